@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { LemoptError } from '../util/errors.js';
+import { generateCommand } from './commands/generate.js';
+import { inspectCommand } from './commands/inspect.js';
+import { prepareCommand } from './commands/prepare.js';
+import { validateCommand } from './commands/validate.js';
+
+/** Input errors print their message alone; anything else is a bug and keeps its stack. */
+function reportError(error: unknown): never {
+  if (error instanceof LemoptError) {
+    process.stderr.write(`lemopt: ${error.message}\n`);
+  } else {
+    process.stderr.write(
+      `lemopt: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+  }
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('lemopt')
+    .usage(
+      '$0 <command> [options]\n\nSelect embedding feature groups and dimensions under memory and latency budgets.',
+    )
+    .command(generateCommand)
+    .command(inspectCommand)
+    .command(validateCommand)
+    .command(prepareCommand)
+    .demandCommand(1, 'Name a command; `lemopt --help` lists them.')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, error) => {
+      if (error) reportError(error);
+      process.stderr.write(`lemopt: ${message}\nRun \`lemopt --help\` for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch(reportError);

@@ -1,0 +1,254 @@
+/**
+ * The run configuration: one zod schema per section. Every object is strict, so a
+ * misspelt key is an error rather than a silently ignored setting. Defaults live here
+ * and nowhere else; README.md's config reference documents the same keys.
+ */
+import { z } from 'zod';
+import { parseByteSize } from './size.js';
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().min(0).max(1);
+
+const csvSchema = z.strictObject({
+  delimiter: z.string().min(1).optional(),
+  header: z.boolean().default(true),
+  quote: z.string().length(1).default('"'),
+  encoding: z.enum(['utf8', 'latin1']).default('utf8'),
+  null_values: z.array(z.string()).default(['', 'NA', 'NaN', 'null', 'NULL']),
+});
+
+/** `>= 4`, `> 0.5`, `== click`, `!= 0`; or `binary` for 0/1 (or true/false) as given. */
+export const LABEL_RULE_PATTERN = /^\s*(binary|(>=|<=|==|!=|>|<)\s*(\S.*?))\s*$/;
+
+const labelSchema = z
+  .strictObject({
+    column: z.string().min(1).optional(),
+    rule: z
+      .string()
+      .regex(LABEL_RULE_PATTERN, 'expected `binary` or a comparison like `>= 4` or `== click`')
+      .default('binary'),
+    implicit: z.boolean().default(false),
+  })
+  .superRefine((label, ctx) => {
+    if (!label.implicit && label.column === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['column'],
+        message: 'a label column is required unless implicit: true',
+      });
+    }
+    if (label.implicit && label.column !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['column'], message: 'implicit feedback takes no label column' });
+    }
+  });
+
+const splitSchema = z
+  .strictObject({
+    method: z.enum(['hash', 'time', 'random']).default('random'),
+    /** hash: the key column (for example user_id); time: the timestamp column. */
+    column: z.string().min(1).optional(),
+    train: fraction.default(0.8),
+    valid: fraction.default(0.1),
+    test: fraction.default(0.1),
+    seed: z.number().int().default(0),
+  })
+  .superRefine((split, ctx) => {
+    const total = split.train + split.valid + split.test;
+    if (Math.abs(total - 1) > 1e-9) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train'],
+        message: `train + valid + test must be 1, not ${total}`,
+      });
+    }
+    if (split.method !== 'random' && split.column === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['column'],
+        message: `split method '${split.method}' needs a column`,
+      });
+    }
+  });
+
+const dataSchema = z.strictObject({
+  /** A file, a folder of part files or a glob; relative paths start at the config file's folder. */
+  source: z.string().min(1),
+  format: z.enum(['parquet', 'arrow', 'csv']).optional(),
+  csv: csvSchema.prefault({}),
+  label: labelSchema,
+  split: splitSchema.prefault({}),
+  /** Stop reading after this many rows (a quick look at a big dataset). */
+  max_rows: positiveInt.optional(),
+});
+
+const featureSchema = z
+  .strictObject({
+    /** One feature name, or a list of names sharing the settings below (compact form). */
+    name: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** Source column; defaults to the name. Only with a single name. */
+    column: z.string().min(1).optional(),
+    tower: z.enum(['user', 'item']),
+    type: z.enum(['categorical', 'multi_categorical', 'numeric']).default('categorical'),
+    /** Values seen fewer times than this map to the OOV id (or the hash buckets). */
+    min_count: positiveInt.default(1),
+    /** Keep at most this many most frequent values. */
+    max_size: positiveInt.optional(),
+    /** Hash values outside the vocabulary into this many buckets instead of one OOV id. */
+    hash_buckets: z.number().int().min(0).default(0),
+    /** multi_categorical stored as a delimited string. */
+    delimiter: z.string().min(1).default('|'),
+    pooling: z.enum(['mean', 'sum']).default('mean'),
+    /** numeric: number of quantile buckets, or explicit ascending boundaries. */
+    buckets: z.number().int().min(2).default(10),
+    boundaries: z.array(z.number()).min(1).optional(),
+  })
+  .superRefine((feature, ctx) => {
+    if (Array.isArray(feature.name) && feature.column !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['column'],
+        message: 'column can only be given with a single name',
+      });
+    }
+    const boundaries = feature.boundaries;
+    if (boundaries && boundaries.some((value, i) => i > 0 && value <= boundaries[i - 1])) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['boundaries'],
+        message: 'boundaries must be strictly ascending',
+      });
+    }
+  });
+
+const groupSchema = z.strictObject({
+  name: z.string().min(1),
+  features: z.array(z.string().min(1)).min(1),
+});
+
+const modelSchema = z.strictObject({
+  embedding_dim: positiveInt.default(16),
+  user_tower: z.array(positiveInt).default([64, 32]),
+  item_tower: z.array(positiveInt).default([64, 32]),
+  activation: z.enum(['relu', 'tanh', 'gelu', 'linear']).default('relu'),
+  normalization: z.enum(['none', 'layer', 'batch']).default('none'),
+  score: z.enum(['dot', 'cosine']).default('dot'),
+  temperature: z.number().positive().default(0.05),
+  objective: z.enum(['binary', 'sampled_softmax']).default('binary'),
+  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+});
+
+const trainSchema = z.strictObject({
+  batch_size: positiveInt.default(1024),
+  epochs: positiveInt.default(3),
+  learning_rate: z.number().positive().default(0.003),
+  optimizer: z.enum(['adam', 'sgd']).default('adam'),
+  embedding_optimizer: z.enum(['adagrad', 'adam', 'sgd']).default('adagrad'),
+  embedding_learning_rate: z.number().positive().default(0.05),
+  weight_decay: z.number().min(0).default(0),
+  shuffle_buffer: z.number().int().min(0).default(65_536),
+  seed: z.number().int().default(0),
+});
+
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = parseByteSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `'${value}' is not a size; write bytes or e.g. 4MB, 512KiB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const selectionSchema = z.strictObject({
+  method: z
+    .enum([
+      'sequential_attention',
+      'all',
+      'random',
+      'cardinality',
+      'permutation',
+      'one_shot_attention',
+      'group_lasso',
+      'greedy',
+    ])
+    .default('sequential_attention'),
+  unit: z.enum(['group', 'block']).default('group'),
+  block_size: positiveInt.default(4),
+  dtype: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
+  budgets: z
+    .strictObject({
+      /** Embedding memory: bytes, or a size like 4MB. */
+      memory: byteSize.optional(),
+      /** Inference time per example in microseconds. */
+      latency_us: z.number().positive().optional(),
+    })
+    .prefault({}),
+  pick: z.enum(['weight', 'weight_per_cost']).default('weight'),
+  warmup_fraction: fraction.default(0.1),
+  select_per_round: positiveInt.default(1),
+  max_candidates: positiveInt.optional(),
+});
+
+const outputSchema = z.strictObject({
+  /** Run folder; relative paths start at the config file's folder. Default: runs/<config name>. */
+  dir: z.string().min(1).optional(),
+});
+
+export const runConfigSchema = z
+  .strictObject({
+    data: dataSchema,
+    features: z.array(featureSchema).min(1),
+    groups: z.array(groupSchema).default([]),
+    model: modelSchema.prefault({}),
+    train: trainSchema.prefault({}),
+    selection: selectionSchema.prefault({}),
+    output: outputSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const towers = new Map<string, string>();
+    config.features.forEach((feature, index) => {
+      for (const name of Array.isArray(feature.name) ? feature.name : [feature.name]) {
+        if (towers.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['features', index, 'name'],
+            message: `feature '${name}' twice`,
+          });
+        }
+        towers.set(name, feature.tower);
+      }
+    });
+    const grouped = new Set<string>();
+    config.groups.forEach((group, index) => {
+      const groupTowers = new Set<string>();
+      group.features.forEach((name, position) => {
+        const path = ['groups', index, 'features', position];
+        const tower = towers.get(name);
+        if (tower === undefined) {
+          const known = [...towers.keys()].join(', ');
+          ctx.addIssue({ code: 'custom', path, message: `no feature '${name}'; features are: ${known}` });
+        } else groupTowers.add(tower);
+        if (grouped.has(name))
+          ctx.addIssue({ code: 'custom', path, message: `feature '${name}' is in two groups` });
+        grouped.add(name);
+      });
+      if (groupTowers.size > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', index, 'features'],
+          message: `group '${group.name}' mixes user and item features`,
+        });
+      }
+    });
+  });
+
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+export type RunConfig = z.output<typeof runConfigSchema>;
+export type DataConfig = RunConfig['data'];
+export type LabelConfig = DataConfig['label'];
+export type SplitConfig = DataConfig['split'];
+export type CsvConfig = DataConfig['csv'];
+export type FeatureConfig = RunConfig['features'][number];
+export type GroupConfig = RunConfig['groups'][number];
+export type ModelConfig = RunConfig['model'];
+export type TrainConfig = RunConfig['train'];
+export type SelectionConfig = RunConfig['selection'];

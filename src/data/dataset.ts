@@ -1,0 +1,235 @@
+/**
+ * From a run config to a stream of encoded batches: open the source, check that every
+ * configured column exists with a usable type, build (or reuse) the vocabularies in one
+ * streaming pass, then encode batch by batch.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunConfig } from '../config/schema.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { LemoptError } from '../util/errors.js';
+import { Encoder, type EncodedBatch } from './encoder.js';
+import { resolveFeatureLayout, type FeatureLayout } from './features.js';
+import { compileLabelRule } from './labels.js';
+import { fingerprintFiles } from './sources/files.js';
+import { openSource } from './sources/open.js';
+import { createSplitAssigner, TimeCutoffBuilder, type TimeCutoffs } from './split.js';
+import { typeToString, type ColumnSchema, type DataSource, type LogicalType, type RecordBatch } from './types.js';
+import { VocabularyBuilder, type Vocabulary } from './vocabulary.js';
+
+const VOCABULARY_FILE = 'vocabulary.json';
+const VOCABULARY_FORMAT_VERSION = 1;
+
+export interface DatasetStats {
+  readonly rows: number;
+  readonly positives: number;
+}
+
+/** What the vocabulary pass learns; saved as vocabulary.json in the run folder. */
+export interface VocabularyState {
+  readonly version: number;
+  readonly fingerprint: string;
+  readonly configHash: string;
+  readonly vocabularies: readonly Vocabulary[];
+  readonly timeCutoffs?: TimeCutoffs;
+  readonly stats: DatasetStats;
+}
+
+export interface PreparedDataset {
+  readonly source: DataSource;
+  readonly layout: FeatureLayout;
+  readonly vocabularies: ReadonlyMap<string, Vocabulary>;
+  readonly stats: DatasetStats;
+  /** True when vocabulary.json was reused instead of a new counting pass. */
+  readonly reusedVocabulary: boolean;
+  /** Every row of the dataset, encoded, in source order. */
+  encodedBatches(): AsyncIterable<EncodedBatch>;
+}
+
+export interface PrepareOptions {
+  /** Where vocabulary.json is read from and written to; none: always count, never save. */
+  readonly cacheDir?: string;
+  readonly onProgress?: (phase: 'vocabulary' | 'encode', rows: number) => void;
+}
+
+/**
+ * Opens the configured source and checks its schema against the config (columns exist,
+ * types fit) without reading any row: what `lemopt validate` runs.
+ */
+export async function openCheckedSource(config: RunConfig): Promise<{ source: DataSource; layout: FeatureLayout }> {
+  const { data } = config;
+  const source = await openSource(data.source, { format: data.format, csv: data.csv });
+  const layout = resolveFeatureLayout(config);
+  const schema = await source.schema();
+  checkColumns(config, layout, source.location, schema.columns);
+  return { source, layout };
+}
+
+export async function prepareDataset(config: RunConfig, options: PrepareOptions = {}): Promise<PreparedDataset> {
+  const { data } = config;
+  const { source, layout } = await openCheckedSource(config);
+  const labelRule = compileLabelRule(data.label, source.location);
+  const columns = requiredColumns(config, layout);
+  const read = (): AsyncIterable<RecordBatch> => limitRows(source.batches({ columns }), data.max_rows);
+
+  const fingerprint = await fingerprintFiles(source.files);
+  const configHash = hashVocabularyConfig(config);
+  const cacheFile = options.cacheDir ? path.join(options.cacheDir, VOCABULARY_FILE) : undefined;
+  const cached = cacheFile ? await readVocabularyState(cacheFile) : undefined;
+  const reusedVocabulary = cached?.fingerprint === fingerprint && cached.configHash === configHash;
+  let state: VocabularyState;
+  if (reusedVocabulary) {
+    state = cached!;
+  } else {
+    const counted = await countVocabularies(config, layout, source.location, read, options.onProgress);
+    state = { ...counted, fingerprint, configHash };
+    if (cacheFile) await writeFileAtomic(cacheFile, JSON.stringify(state));
+  }
+
+  const vocabularies = new Map(state.vocabularies.map((vocabulary) => [vocabulary.feature, vocabulary]));
+  const encoder = new Encoder({
+    features: layout.features,
+    vocabularies,
+    labelColumn: data.label.column,
+    labelRule,
+    splitColumn: data.split.column,
+    assignSplit: createSplitAssigner(data.split, source.location, state.timeCutoffs),
+  });
+  async function* encodedBatches(): AsyncIterable<EncodedBatch> {
+    let firstRow = 0;
+    for await (const batch of read()) {
+      yield encoder.encode(batch, firstRow);
+      firstRow += batch.numRows;
+      options.onProgress?.('encode', firstRow);
+    }
+  }
+  return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, encodedBatches };
+}
+
+async function countVocabularies(
+  config: RunConfig,
+  layout: FeatureLayout,
+  location: string,
+  read: () => AsyncIterable<RecordBatch>,
+  onProgress: PrepareOptions['onProgress'],
+): Promise<Omit<VocabularyState, 'fingerprint' | 'configHash'>> {
+  const { label, split } = config.data;
+  const builders = layout.features.map((feature) => new VocabularyBuilder(feature));
+  const timeBuilder = split.method === 'time' ? new TimeCutoffBuilder(split) : undefined;
+  const labelRule = compileLabelRule(label, location);
+  let rows = 0;
+  let positives = 0;
+  for await (const batch of read()) {
+    builders.forEach((builder) => builder.add(batch.columns.get(builder.feature.column)!));
+    if (timeBuilder) timeBuilder.add(batch.columns.get(split.column!)!);
+    const labels = label.column === undefined ? undefined : batch.columns.get(label.column)!;
+    for (let i = 0; i < batch.numRows; i++) positives += labelRule(labels?.[i] ?? null, rows + i + 1);
+    rows += batch.numRows;
+    onProgress?.('vocabulary', rows);
+  }
+  if (rows === 0) throw new LemoptError(`${location}: the dataset has no rows`);
+  return {
+    version: VOCABULARY_FORMAT_VERSION,
+    vocabularies: builders.map((builder) => builder.finish(location)),
+    timeCutoffs: timeBuilder?.finish(location),
+    stats: { rows, positives },
+  };
+}
+
+async function readVocabularyState(file: string): Promise<VocabularyState | undefined> {
+  try {
+    const state = JSON.parse(await readFile(file, 'utf8')) as VocabularyState;
+    return state.version === VOCABULARY_FORMAT_VERSION ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Everything that changes the vocabularies, labels' meaning or split; nothing else. */
+function hashVocabularyConfig(config: RunConfig): string {
+  const { features, groups } = config;
+  const { label, split, max_rows, format, csv } = config.data;
+  const relevant = { features, groups, label, split, max_rows, format, csv, version: VOCABULARY_FORMAT_VERSION };
+  return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
+}
+
+export function requiredColumns(config: RunConfig, layout: FeatureLayout): string[] {
+  const columns = layout.features.map((feature) => feature.column);
+  if (config.data.label.column !== undefined) columns.push(config.data.label.column);
+  if (config.data.split.column !== undefined) columns.push(config.data.split.column);
+  return [...new Set(columns)];
+}
+
+async function* limitRows(batches: AsyncIterable<RecordBatch>, maxRows: number | undefined): AsyncIterable<RecordBatch> {
+  if (maxRows === undefined) {
+    yield* batches;
+    return;
+  }
+  let remaining = maxRows;
+  for await (const batch of batches) {
+    if (batch.numRows <= remaining) {
+      yield batch;
+    } else {
+      const columns = new Map([...batch.columns].map(([name, values]) => [name, sliceColumn(values, remaining)]));
+      yield { numRows: remaining, columns };
+    }
+    remaining -= Math.min(remaining, batch.numRows);
+    if (remaining === 0) return;
+  }
+}
+
+function sliceColumn<T>(values: ArrayLike<T>, end: number): ArrayLike<T> {
+  const sliceable = values as ArrayLike<T> & { slice?: (start: number, end: number) => ArrayLike<T> };
+  return sliceable.slice ? sliceable.slice(0, end) : Array.from({ length: end }, (_, i) => values[i]);
+}
+
+/** Every configured column must exist and have a type its feature can encode. */
+function checkColumns(
+  config: RunConfig,
+  layout: FeatureLayout,
+  location: string,
+  columns: readonly ColumnSchema[],
+): void {
+  const types = new Map(columns.map((column) => [column.name, column.type]));
+  const known = columns.map((column) => column.name).join(', ');
+  const lookup = (column: string, role: string): LogicalType => {
+    const type = types.get(column);
+    if (!type) throw new LemoptError(`${location}: no column '${column}' (${role}); columns are: ${known}`);
+    return type;
+  };
+  for (const feature of layout.features) {
+    const role = `feature '${feature.name}'`;
+    const type = lookup(feature.column, role);
+    const fits =
+      feature.type === 'numeric'
+        ? ['int', 'float', 'bool', 'timestamp'].includes(type.kind)
+        : feature.type === 'multi_categorical'
+          ? type.kind === 'string' || (type.kind === 'list' && isScalar(type.element))
+          : isScalar(type);
+    if (!fits) {
+      throw new LemoptError(
+        `${location}: column '${feature.column}' is ${typeToString(type)}, which ${role} of type ${feature.type} cannot encode`,
+      );
+    }
+  }
+  const { label, split } = config.data;
+  if (label.column !== undefined) {
+    const type = lookup(label.column, 'data.label.column');
+    if (!isScalar(type)) {
+      throw new LemoptError(`${location}: label column '${label.column}' is ${typeToString(type)}, not a scalar`);
+    }
+  }
+  if (split.column !== undefined) {
+    const type = lookup(split.column, 'data.split.column');
+    if (split.method === 'time' && !['int', 'float', 'timestamp'].includes(type.kind)) {
+      throw new LemoptError(
+        `${location}: split column '${split.column}' is ${typeToString(type)}; a time split needs numbers or timestamps`,
+      );
+    }
+  }
+}
+
+function isScalar(type: LogicalType): boolean {
+  return type.kind !== 'list' && type.kind !== 'unknown';
+}

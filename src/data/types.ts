@@ -1,0 +1,71 @@
+/**
+ * The shapes that flow out of every data source: record batches of columns, plus the
+ * source's schema. Sources stream batches; nothing here holds a whole file.
+ */
+
+/** A single value as a source hands it over. Lists (multi-valued cells) are arrays. */
+export type Scalar = string | number | bigint | boolean | Date | null | undefined;
+export type Cell = Scalar | ArrayLike<Scalar>;
+
+/**
+ * Logical column type, independent of the file format.
+ * `list` columns carry an element type; `unknown` is for types lemopt does not encode
+ * (for example structs), which inspect still reports.
+ */
+export type LogicalType =
+  | { kind: 'int' }
+  | { kind: 'float' }
+  | { kind: 'string' }
+  | { kind: 'bool' }
+  | { kind: 'timestamp' }
+  | { kind: 'list'; element: LogicalType }
+  | { kind: 'unknown'; detail: string };
+
+export interface ColumnSchema {
+  readonly name: string;
+  readonly type: LogicalType;
+}
+
+export interface SourceSchema {
+  readonly columns: readonly ColumnSchema[];
+  /** Total rows when the format stores it (Parquet, Arrow file); undefined for CSV and streams. */
+  readonly numRows?: number;
+}
+
+/**
+ * A slice of rows. Every column has exactly numRows values. Numeric columns without nulls
+ * may be typed arrays; nulls are `null` or `undefined` in plain arrays.
+ */
+export interface RecordBatch {
+  readonly numRows: number;
+  readonly columns: ReadonlyMap<string, ArrayLike<Cell>>;
+}
+
+export interface ReadOptions {
+  /** Only these columns are read and returned (projection). Default: all. */
+  readonly columns?: readonly string[];
+  /** Upper bound on rows per batch; memory is bounded by it. Default 65536. */
+  readonly batchSize?: number;
+}
+
+export interface DataSource {
+  /** What the user named: a file, folder or glob, for error messages. */
+  readonly location: string;
+  /** The concrete files read, in order. */
+  readonly files: readonly string[];
+  schema(): Promise<SourceSchema>;
+  batches(options?: ReadOptions): AsyncIterable<RecordBatch>;
+}
+
+export const DEFAULT_READ_BATCH_SIZE = 65_536;
+
+export function typeToString(type: LogicalType): string {
+  switch (type.kind) {
+    case 'list':
+      return `list<${typeToString(type.element)}>`;
+    case 'unknown':
+      return `unknown(${type.detail})`;
+    default:
+      return type.kind;
+  }
+}

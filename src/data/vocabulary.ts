@@ -1,0 +1,183 @@
+/**
+ * Vocabularies: one streaming pass counts each feature's values, then each count table
+ * becomes an id map. Id layout of every categorical vocabulary:
+ *   0                      missing value (null, empty cell)
+ *   1 .. oovSlots          out-of-vocabulary values (one id, or `hash_buckets` hashed ids)
+ *   oovSlots+1 ..          kept values, most frequent first (ties by value, so ids are stable)
+ * Numeric features: 0 is missing, then one id per bucket between sorted boundaries.
+ */
+import { LemoptError } from '../util/errors.js';
+import { hash32 } from '../util/random.js';
+import type { Feature } from './features.js';
+import { ReservoirSample } from './reservoir.js';
+import type { Cell, Scalar } from './types.js';
+
+export const MISSING_ID = 0;
+const QUANTILE_SAMPLE_SIZE = 100_000;
+
+export type CategoryKey = string | number;
+
+export interface CategoricalVocabulary {
+  readonly kind: 'categorical';
+  readonly feature: string;
+  /** Kept values in id order (the first has id oovSlots + 1). */
+  readonly values: readonly CategoryKey[];
+  readonly counts: readonly number[];
+  readonly oovSlots: number;
+  /** Distinct values seen and values that fell out (min_count / max_size). */
+  readonly distinctSeen: number;
+  readonly droppedValues: number;
+}
+
+export interface NumericVocabulary {
+  readonly kind: 'numeric';
+  readonly feature: string;
+  /** Ascending; value v goes to bucket 1 + (number of boundaries <= v). */
+  readonly boundaries: readonly number[];
+}
+
+export type Vocabulary = CategoricalVocabulary | NumericVocabulary;
+
+/** Number of embedding rows a vocabulary needs. */
+export function vocabularySize(vocabulary: Vocabulary): number {
+  return vocabulary.kind === 'numeric'
+    ? vocabulary.boundaries.length + 2
+    : 1 + vocabulary.oovSlots + vocabulary.values.length;
+}
+
+/**
+ * Canonical key of a categorical cell, or undefined when missing. Integers stored as
+ * bigint and as number give the same key; strings stay strings ('7' and 7 differ).
+ */
+export function categoryKey(value: Scalar): CategoryKey | undefined {
+  switch (typeof value) {
+    case 'number':
+      return Number.isNaN(value) ? undefined : value;
+    case 'string':
+      return value.length === 0 ? undefined : value;
+    case 'bigint':
+      return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER ? Number(value) : String(value);
+    case 'boolean':
+      return value ? 1 : 0;
+    case 'object':
+      return value instanceof Date ? value.getTime() : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Numeric value of a cell for bucketizing, NaN when missing or not a number. */
+export function numericValue(value: Cell): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.getTime();
+  return Number.NaN;
+}
+
+/** Elements of a multi-valued cell: a list, or a string split on the feature's delimiter. */
+export function cellElements(value: Cell, delimiter: string): ArrayLike<Scalar> {
+  if (value === null || value === undefined) return [];
+  if (typeof value === 'string') return value.length === 0 ? [] : value.split(delimiter);
+  if (typeof value === 'object' && !(value instanceof Date)) return value;
+  return [value];
+}
+
+/** Counts one feature's values across batches; `finish` applies min_count and max_size. */
+export class VocabularyBuilder {
+  private readonly counts = new Map<CategoryKey, number>();
+  private readonly sample: ReservoirSample | undefined;
+
+  constructor(readonly feature: Feature) {
+    this.sample =
+      feature.type === 'numeric' && !feature.boundaries ? new ReservoirSample(QUANTILE_SAMPLE_SIZE, 1) : undefined;
+  }
+
+  add(column: ArrayLike<Cell>): void {
+    const { type } = this.feature;
+    if (type === 'numeric') {
+      const sample = this.sample;
+      if (!sample) return;
+      for (let i = 0; i < column.length; i++) {
+        const value = numericValue(column[i]);
+        if (Number.isFinite(value)) sample.add(value);
+      }
+    } else if (type === 'multi_categorical') {
+      for (let i = 0; i < column.length; i++) {
+        const elements = cellElements(column[i], this.feature.delimiter);
+        for (let j = 0; j < elements.length; j++) this.count(categoryKey(elements[j]));
+      }
+    } else {
+      for (let i = 0; i < column.length; i++) this.count(categoryKey(column[i] as Scalar));
+    }
+  }
+
+  private count(key: CategoryKey | undefined): void {
+    if (key !== undefined) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  finish(location: string): Vocabulary {
+    const feature = this.feature;
+    if (feature.type === 'numeric') {
+      if (feature.boundaries) return { kind: 'numeric', feature: feature.name, boundaries: feature.boundaries };
+      if (!this.sample || this.sample.count === 0) {
+        throw new LemoptError(`${location}: column '${feature.column}' has no numeric value to bucketize`);
+      }
+      const fractions = Array.from({ length: feature.buckets - 1 }, (_, i) => (i + 1) / feature.buckets);
+      const boundaries = [...new Set(this.sample.quantiles(fractions))];
+      return { kind: 'numeric', feature: feature.name, boundaries };
+    }
+    if (this.counts.size === 0) {
+      throw new LemoptError(`${location}: column '${feature.column}' has only missing values`);
+    }
+    const entries = [...this.counts].filter(([, count]) => count >= feature.min_count);
+    entries.sort(([keyA, countA], [keyB, countB]) => countB - countA || compareKeys(keyA, keyB));
+    const kept = feature.max_size === undefined ? entries : entries.slice(0, feature.max_size);
+    return {
+      kind: 'categorical',
+      feature: feature.name,
+      values: kept.map(([key]) => key),
+      counts: kept.map(([, count]) => count),
+      oovSlots: Math.max(1, feature.hash_buckets),
+      distinctSeen: this.counts.size,
+      droppedValues: this.counts.size - kept.length,
+    };
+  }
+}
+
+function compareKeys(a: CategoryKey, b: CategoryKey): number {
+  if (typeof a === typeof b) return a < b ? -1 : a > b ? 1 : 0;
+  return typeof a === 'number' ? -1 : 1;
+}
+
+/** Maps cells to ids for one vocabulary. */
+export class CategoryIndex {
+  private readonly ids = new Map<CategoryKey, number>();
+  private readonly oovSlots: number;
+
+  constructor(vocabulary: CategoricalVocabulary) {
+    this.oovSlots = vocabulary.oovSlots;
+    vocabulary.values.forEach((key, index) => this.ids.set(key, 1 + this.oovSlots + index));
+  }
+
+  id(value: Scalar): number {
+    const key = categoryKey(value);
+    if (key === undefined) return MISSING_ID;
+    const id = this.ids.get(key);
+    if (id !== undefined) return id;
+    return this.oovSlots === 1 ? 1 : 1 + (hash32(key) % this.oovSlots);
+  }
+}
+
+/** Bucket id of a numeric cell: 0 when missing, else 1 + number of boundaries <= value. */
+export function bucketId(boundaries: readonly number[], value: number): number {
+  if (!Number.isFinite(value)) return MISSING_ID;
+  let low = 0;
+  let high = boundaries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (boundaries[middle] <= value) low = middle + 1;
+    else high = middle;
+  }
+  return 1 + low;
+}
