@@ -68,6 +68,17 @@ describe('categorical vocabulary', () => {
     expect(index.id('a')).toBe(9);
   });
 
+  it('encodes integer typed arrays through the lookup table exactly as value by value', () => {
+    const vocabulary = build('name: c, tower: user, min_count: 2, hash_buckets: 4', [5, 5, 9, 9, 7, 100, 100]);
+    const index = new CategoryIndex(vocabulary as CategoricalVocabulary);
+    const column = Int32Array.from([5, 9, 7, 100, 6, -3, 1_000_000, 5]);
+    const fast = new Int32Array(column.length);
+    index.encodeInto(column, fast);
+    expect(Array.from(fast)).toEqual(Array.from(column, (value) => index.id(value)));
+    expect(fast[2]).toBeGreaterThanOrEqual(1);
+    expect(fast[2]).toBeLessThanOrEqual(4);
+  });
+
   it('counts the elements of list cells and delimited strings', () => {
     const fromLists = build('name: t, tower: item, type: multi_categorical', [
       [1, 2],

@@ -88,7 +88,7 @@ function featureEncoder(feature: Feature, vocabulary: Vocabulary): FeatureEncode
   }
   return (column, numRows) => {
     const ids = new Int32Array(numRows);
-    for (let i = 0; i < numRows; i++) ids[i] = index.id(column[i] as Scalar);
+    index.encodeInto(column, ids);
     return { ids };
   };
 }

@@ -150,14 +150,36 @@ function compareKeys(a: CategoryKey, b: CategoryKey): number {
   return typeof a === 'number' ? -1 : 1;
 }
 
+/** Largest integer range served by a direct lookup table (4 bytes a slot). */
+const DENSE_TABLE_MAX_SLOTS = 1 << 22;
+
 /** Maps cells to ids for one vocabulary. */
 export class CategoryIndex {
   private readonly ids = new Map<CategoryKey, number>();
   private readonly oovSlots: number;
+  /** For integer vocabularies over a compact range: ids by value - denseMin, -1 if absent. */
+  private readonly dense: Int32Array | undefined;
+  private readonly denseMin: number = 0;
 
   constructor(vocabulary: CategoricalVocabulary) {
     this.oovSlots = vocabulary.oovSlots;
     vocabulary.values.forEach((key, index) => this.ids.set(key, 1 + this.oovSlots + index));
+    const integers = vocabulary.values.every((key) => typeof key === 'number' && Number.isInteger(key));
+    if (integers && vocabulary.values.length > 0) {
+      const keys = vocabulary.values as readonly number[];
+      let min = keys[0];
+      let max = keys[0];
+      for (const key of keys) {
+        if (key < min) min = key;
+        if (key > max) max = key;
+      }
+      const slots = max - min + 1;
+      if (slots <= Math.max(DENSE_TABLE_MAX_SLOTS / 4, 8 * keys.length) && slots <= DENSE_TABLE_MAX_SLOTS) {
+        this.dense = new Int32Array(slots).fill(-1);
+        this.denseMin = min;
+        keys.forEach((key, index) => (this.dense![key - min] = 1 + this.oovSlots + index));
+      }
+    }
   }
 
   id(value: Scalar): number {
@@ -165,8 +187,42 @@ export class CategoryIndex {
     if (key === undefined) return MISSING_ID;
     const id = this.ids.get(key);
     if (id !== undefined) return id;
+    return this.oovId(key);
+  }
+
+  private oovId(key: CategoryKey): number {
     return this.oovSlots === 1 ? 1 : 1 + (hash32(key) % this.oovSlots);
   }
+
+  /** Ids of a whole column; integer typed arrays take a table lookup instead of a hash map. */
+  encodeInto(column: ArrayLike<Cell>, out: Int32Array): void {
+    const dense = this.dense;
+    if (dense && isIntegerTypedArray(column)) {
+      const min = this.denseMin;
+      const slots = dense.length;
+      for (let i = 0; i < out.length; i++) {
+        const value = column[i];
+        const slot = value - min;
+        const id = slot >= 0 && slot < slots ? dense[slot] : -1;
+        out[i] = id >= 0 ? id : this.oovId(value);
+      }
+      return;
+    }
+    for (let i = 0; i < out.length; i++) out[i] = this.id(column[i] as Scalar);
+  }
+}
+
+type IntegerTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+
+function isIntegerTypedArray(column: ArrayLike<unknown>): column is IntegerTypedArray {
+  return (
+    column instanceof Int32Array ||
+    column instanceof Uint32Array ||
+    column instanceof Int16Array ||
+    column instanceof Uint16Array ||
+    column instanceof Int8Array ||
+    column instanceof Uint8Array
+  );
 }
 
 /** Bucket id of a numeric cell: 0 when missing, else 1 + number of boundaries <= value. */
