@@ -59,7 +59,9 @@ export interface PrepareOptions {
  */
 export async function openCheckedSource(config: RunConfig): Promise<{ source: DataSource; layout: FeatureLayout }> {
   const { data } = config;
-  const source = await openSource(data.source, { format: data.format, csv: data.csv });
+  const { delimiter, header, quote, encoding, null_values: nullValues } = data.csv;
+  const csv = { delimiter, header, quote, encoding, nullValues };
+  const source = await openSource(data.source, { format: data.format, csv });
   const layout = resolveFeatureLayout(config);
   const schema = await source.schema();
   checkColumns(config, layout, source.location, schema.columns);
