@@ -64,6 +64,7 @@ export async function openCheckedSource(config: RunConfig): Promise<{ source: Da
   const source = await openSource(data.source, { format: data.format, csv });
   const layout = resolveFeatureLayout(config);
   const schema = await source.schema();
+  if (schema.numRows === 0) throw new LemoptError(`${source.location}: the dataset has no rows`);
   checkColumns(config, layout, source.location, schema.columns);
   return { source, layout };
 }

@@ -58,6 +58,8 @@ interface Layout {
   readonly dialect: Dialect;
   readonly names: readonly string[];
   readonly kinds: readonly CsvKind[];
+  /** Rows read for type inference (all rows when fewer than TYPE_SAMPLE_ROWS). */
+  readonly sampledRows: number;
 }
 
 const INT_PATTERN = /^\s*[+-]?\d+\s*$/;
@@ -99,7 +101,8 @@ export class CsvSource implements DataSource {
       name,
       type: { kind: layout.kinds[i] },
     }));
-    return { columns };
+    // The type sample read every row when it stopped short of its limit: then the count is known.
+    return layout.sampledRows < TYPE_SAMPLE_ROWS ? { columns, numRows: layout.sampledRows } : { columns };
   }
 
   /** The delimiter, quote and header setting in use (after sniffing). */
@@ -135,7 +138,7 @@ export class CsvSource implements DataSource {
     }
     if (!names) throw new LemoptError(`${first}: the file is empty`);
     const kinds = names.map((_, column) => this.inferKind(sample, column));
-    return { dialect, names, kinds };
+    return { dialect, names, kinds, sampledRows: sample.length };
   }
 
   private inferKind(sample: readonly string[][], column: number): CsvKind {
