@@ -1,0 +1,292 @@
+/**
+ * Rows of the synthetic dataset, one row group at a time: the Parquet schema, the column
+ * arrays of a row group, and the counts the ground truth reports about the data.
+ */
+import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
+import { Random } from '../../util/random.js';
+import { LATENT_DIM, type FeatureSpec } from './specs.js';
+import {
+  LOGIT_NOISE_SD,
+  LOGIT_SCALE,
+  ratingOf,
+  TIMESTAMP_JITTER,
+  TIMESTAMP_SPAN,
+  TIMESTAMP_START,
+  type Feature,
+  type World,
+} from './world.js';
+
+export type ColumnType = 'int32' | 'int64' | 'float32' | 'string' | 'list<int32>';
+
+export interface ColumnLayout {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly nullable: boolean;
+  /** The feature behind the column, if any. */
+  readonly feature?: Feature;
+}
+
+function nullable(feature: Feature, specs: readonly FeatureSpec[]): boolean {
+  const spec = feature.spec;
+  switch (spec.kind) {
+    case 'grid':
+      return (spec.nullFraction ?? 0) > 0;
+    case 'numeric_signal':
+      return spec.nullFraction > 0;
+    case 'copy': {
+      const source = specs.find((candidate) => candidate.name === spec.source);
+      return source?.kind === 'grid' && (source.nullFraction ?? 0) > 0;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Columns of the file, in order. */
+export function columnLayout(world: World): ColumnLayout[] {
+  const specs = world.features.map((feature) => feature.spec);
+  const layout: ColumnLayout[] = [
+    { name: 'timestamp', type: 'int64', nullable: false },
+    { name: 'user_id', type: 'int32', nullable: false },
+    { name: 'item_id', type: 'int32', nullable: false },
+  ];
+  for (const feature of world.features) {
+    const type: ColumnType =
+      feature.kind === 'tags'
+        ? 'list<int32>'
+        : feature.kind === 'numeric'
+          ? 'float32'
+          : feature.spec.valueType === 'string'
+            ? 'string'
+            : 'int32';
+    layout.push({ name: feature.spec.name, type, nullable: nullable(feature, specs), feature });
+  }
+  layout.push(
+    { name: 'rating', type: 'int32', nullable: false },
+    { name: 'label', type: 'int32', nullable: false },
+  );
+  return layout;
+}
+
+/** Explicit Parquet schema of the layout (a list column as the standard 3-level LIST). */
+export function parquetSchema(layout: readonly ColumnLayout[]): SchemaElement[] {
+  const schema: SchemaElement[] = [{ name: 'root', num_children: layout.length }];
+  for (const column of layout) {
+    const repetition_type = column.nullable ? 'OPTIONAL' : 'REQUIRED';
+    switch (column.type) {
+      case 'int32':
+        schema.push({ name: column.name, type: 'INT32', repetition_type });
+        break;
+      case 'int64':
+        schema.push({ name: column.name, type: 'INT64', repetition_type });
+        break;
+      case 'float32':
+        schema.push({ name: column.name, type: 'FLOAT', repetition_type });
+        break;
+      case 'string':
+        schema.push({ name: column.name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type });
+        break;
+      case 'list<int32>':
+        schema.push(
+          { name: column.name, repetition_type, converted_type: 'LIST', num_children: 1 },
+          { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+          { name: 'element', type: 'INT32', repetition_type: 'REQUIRED' },
+        );
+        break;
+    }
+  }
+  return schema;
+}
+
+/** What the ground truth reports about the written rows. */
+export interface DataCounts {
+  rows: number;
+  positives: number;
+  /** Rows per rating 1..5 (index 0 unused). */
+  readonly ratings: number[];
+  readonly nulls: Map<string, number>;
+  /** Seen flags per id (index = id) of the id, categorical and list columns. */
+  readonly seen: Map<string, Uint8Array>;
+}
+
+export function emptyCounts(world: World): DataCounts {
+  const seen = new Map<string, Uint8Array>([
+    ['user_id', new Uint8Array(world.users.count + 1)],
+    ['item_id', new Uint8Array(world.items.count + 1)],
+  ]);
+  for (const feature of world.features) {
+    if (feature.kind !== 'numeric') seen.set(feature.spec.name, new Uint8Array(feature.cardinality + 1));
+  }
+  return { rows: 0, positives: 0, ratings: [0, 0, 0, 0, 0, 0], nulls: new Map(), seen };
+}
+
+export function distinctCount(flags: Uint8Array): number {
+  let count = 0;
+  for (let i = 1; i < flags.length; i++) count += flags[i];
+  return count;
+}
+
+/**
+ * Generates rows [start, start + count) of a file of `totalRows` rows. Rows are drawn from
+ * one sequential random stream, so a file is a pure function of (seed, totalRows).
+ */
+export class RowGenerator {
+  private readonly random: Random;
+  private readonly sqrtDim = Math.sqrt(LATENT_DIM);
+
+  constructor(
+    private readonly world: World,
+    private readonly layout: readonly ColumnLayout[],
+    private readonly totalRows: number,
+    readonly counts: DataCounts,
+  ) {
+    this.random = new Random(world.seed, 'lemopt-synthetic/rows');
+  }
+
+  /** The column data of the next `count` rows starting at row `start`. */
+  next(start: number, count: number): ColumnSource[] {
+    const { world, random } = this;
+    const { users, items } = world;
+    const userIndex = new Int32Array(count);
+    const itemIndex = new Int32Array(count);
+    const timestamp = new BigInt64Array(count);
+    const userId = new Int32Array(count);
+    const itemId = new Int32Array(count);
+    const rating = new Int32Array(count);
+    const label = new Int32Array(count);
+    const scale = LOGIT_SCALE / this.sqrtDim;
+    for (let i = 0; i < count; i++) {
+      const user = users.sampler.sample(random);
+      const item = items.sampler.sample(random);
+      let dot = 0;
+      const uo = user * LATENT_DIM;
+      const io = item * LATENT_DIM;
+      for (let j = 0; j < LATENT_DIM; j++) {
+        dot += (users.mean[j] + users.latent[uo + j]) * (items.mean[j] + items.latent[io + j]);
+      }
+      const logit = world.bias + scale * dot + LOGIT_NOISE_SD * random.normal();
+      const u = (random.nextUint32() + 0.5) / 4294967296;
+      const score = logit + Math.log(u / (1 - u));
+      const stars = ratingOf(score);
+      userIndex[i] = user;
+      itemIndex[i] = item;
+      userId[i] = user + 1;
+      itemId[i] = item + 1;
+      rating[i] = stars;
+      label[i] = score >= 0 ? 1 : 0;
+      const row = start + i;
+      const base = TIMESTAMP_START + Math.floor((row * TIMESTAMP_SPAN) / this.totalRows);
+      timestamp[i] = BigInt(base + random.integer(TIMESTAMP_JITTER));
+    }
+
+    const counts = this.counts;
+    counts.rows += count;
+    for (let i = 0; i < count; i++) {
+      counts.positives += label[i];
+      counts.ratings[rating[i]]++;
+    }
+    markSeen(counts.seen.get('user_id')!, userId);
+    markSeen(counts.seen.get('item_id')!, itemId);
+
+    const columns: ColumnSource[] = [];
+    for (const column of this.layout) {
+      switch (column.name) {
+        case 'timestamp':
+          columns.push({ name: column.name, data: timestamp });
+          continue;
+        case 'user_id':
+          columns.push({ name: column.name, data: userId });
+          continue;
+        case 'item_id':
+          columns.push({ name: column.name, data: itemId });
+          continue;
+        case 'rating':
+          columns.push({ name: column.name, data: rating });
+          continue;
+        case 'label':
+          columns.push({ name: column.name, data: label });
+          continue;
+      }
+      const feature = column.feature!;
+      const entity = feature.spec.tower === 'user' ? userIndex : itemIndex;
+      columns.push({
+        name: column.name,
+        data: this.featureColumn(column, feature, entity),
+        // min/max of strings and lists cost more time than they are worth here
+        statistics: column.type !== 'string' && column.type !== 'list<int32>',
+      });
+    }
+    return columns;
+  }
+
+  private featureColumn(column: ColumnLayout, feature: Feature, entity: Int32Array): ColumnSource['data'] {
+    const count = entity.length;
+    const counts = this.counts;
+    const name = feature.spec.name;
+    let nulls = 0;
+    if (feature.kind === 'tags') {
+      const seen = counts.seen.get(name)!;
+      const data = new Array<number[]>(count);
+      for (let i = 0; i < count; i++) {
+        const tags = feature.tags[entity[i]];
+        data[i] = tags;
+        for (const tag of tags) seen[tag] = 1;
+      }
+      return data;
+    }
+    if (feature.kind === 'numeric') {
+      if (!column.nullable) {
+        const data = new Float32Array(count);
+        for (let i = 0; i < count; i++) data[i] = feature.values[entity[i]];
+        return data;
+      }
+      const data = new Array<number | null>(count);
+      for (let i = 0; i < count; i++) {
+        const value = feature.values[entity[i]];
+        if (Number.isNaN(value)) {
+          data[i] = null;
+          nulls++;
+        } else data[i] = value;
+      }
+      counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
+      return data;
+    }
+    const seen = counts.seen.get(name)!;
+    const ids = feature.ids;
+    if (feature.strings) {
+      const strings = feature.strings;
+      const data = new Array<string | null>(count);
+      for (let i = 0; i < count; i++) {
+        const id = ids[entity[i]];
+        seen[id] = 1;
+        if (id === 0) {
+          data[i] = null;
+          nulls++;
+        } else data[i] = strings[id];
+      }
+      counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
+      return data;
+    }
+    if (!column.nullable) {
+      const data = new Int32Array(count);
+      for (let i = 0; i < count; i++) data[i] = ids[entity[i]];
+      markSeen(seen, data);
+      return data;
+    }
+    const data = new Array<number | null>(count);
+    for (let i = 0; i < count; i++) {
+      const id = ids[entity[i]];
+      seen[id] = 1;
+      if (id === 0) {
+        data[i] = null;
+        nulls++;
+      } else data[i] = id;
+    }
+    counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
+    return data;
+  }
+}
+
+function markSeen(seen: Uint8Array, ids: Int32Array): void {
+  for (let i = 0; i < ids.length; i++) seen[ids[i]] = 1;
+}
