@@ -69,7 +69,10 @@ describe('categorical vocabulary', () => {
   });
 
   it('encodes integer typed arrays through the lookup table exactly as value by value', () => {
-    const vocabulary = build('name: c, tower: user, min_count: 2, hash_buckets: 4', [5, 5, 9, 9, 7, 100, 100]);
+    const vocabulary = build(
+      'name: c, tower: user, min_count: 2, hash_buckets: 4',
+      [5, 5, 9, 9, 7, 100, 100],
+    );
     const index = new CategoryIndex(vocabulary as CategoricalVocabulary);
     const column = Int32Array.from([5, 9, 7, 100, 6, -3, 1_000_000, 5]);
     const fast = new Int32Array(column.length);

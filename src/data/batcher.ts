@@ -23,7 +23,10 @@ export interface BatcherOptions {
   readonly keepPartial?: boolean;
 }
 
-export async function* batches(source: AsyncIterable<EncodedBatch>, options: BatcherOptions): AsyncGenerator<Batch> {
+export async function* batches(
+  source: AsyncIterable<EncodedBatch>,
+  options: BatcherOptions,
+): AsyncGenerator<Batch> {
   const { batchSize, shuffleBuffer } = options;
   const random = new Random(options.seed);
   const window = Math.max(shuffleBuffer, batchSize);
@@ -38,7 +41,8 @@ export async function* batches(source: AsyncIterable<EncodedBatch>, options: Bat
     const merged = concatBatches(pending);
     const order = shuffleBuffer > 1 ? random.permutation(merged.numRows) : identity(merged.numRows);
     const full = Math.floor(merged.numRows / batchSize) * batchSize;
-    for (let start = 0; start < full; start += batchSize) yield takeRows(merged, order.subarray(start, start + batchSize));
+    for (let start = 0; start < full; start += batchSize)
+      yield takeRows(merged, order.subarray(start, start + batchSize));
     const rest = takeRows(merged, order.subarray(full));
     pending = rest.numRows > 0 ? [rest] : [];
     pendingRows = rest.numRows;
@@ -82,9 +86,11 @@ function takeFeatureRows(feature: EncodedFeature, order: Int32Array): EncodedFea
     return { ids: taken };
   }
   const newOffsets = new Int32Array(order.length + 1);
-  for (let i = 0; i < order.length; i++) newOffsets[i + 1] = newOffsets[i] + offsets[order[i] + 1] - offsets[order[i]];
+  for (let i = 0; i < order.length; i++)
+    newOffsets[i + 1] = newOffsets[i] + offsets[order[i] + 1] - offsets[order[i]];
   const taken = new Int32Array(newOffsets[order.length]);
-  for (let i = 0; i < order.length; i++) taken.set(ids.subarray(offsets[order[i]], offsets[order[i] + 1]), newOffsets[i]);
+  for (let i = 0; i < order.length; i++)
+    taken.set(ids.subarray(offsets[order[i]], offsets[order[i] + 1]), newOffsets[i]);
   return { ids: taken, offsets: newOffsets };
 }
 

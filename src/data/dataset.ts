@@ -15,7 +15,13 @@ import { compileLabelRule } from './labels.js';
 import { fingerprintFiles } from './sources/files.js';
 import { openSource } from './sources/open.js';
 import { createSplitAssigner, TimeCutoffBuilder, type TimeCutoffs } from './split.js';
-import { typeToString, type ColumnSchema, type DataSource, type LogicalType, type RecordBatch } from './types.js';
+import {
+  typeToString,
+  type ColumnSchema,
+  type DataSource,
+  type LogicalType,
+  type RecordBatch,
+} from './types.js';
 import { VocabularyBuilder, type Vocabulary } from './vocabulary.js';
 
 const VOCABULARY_FILE = 'vocabulary.json';
@@ -57,7 +63,9 @@ export interface PrepareOptions {
  * Opens the configured source and checks its schema against the config (columns exist,
  * types fit) without reading any row: what `lemopt validate` runs.
  */
-export async function openCheckedSource(config: RunConfig): Promise<{ source: DataSource; layout: FeatureLayout }> {
+export async function openCheckedSource(
+  config: RunConfig,
+): Promise<{ source: DataSource; layout: FeatureLayout }> {
   const { data } = config;
   const { delimiter, header, quote, encoding, null_values: nullValues } = data.csv;
   const csv = { delimiter, header, quote, encoding, nullValues };
@@ -69,7 +77,10 @@ export async function openCheckedSource(config: RunConfig): Promise<{ source: Da
   return { source, layout };
 }
 
-export async function prepareDataset(config: RunConfig, options: PrepareOptions = {}): Promise<PreparedDataset> {
+export async function prepareDataset(
+  config: RunConfig,
+  options: PrepareOptions = {},
+): Promise<PreparedDataset> {
   const { data } = config;
   const { source, layout } = await openCheckedSource(config);
   const labelRule = compileLabelRule(data.label, source.location);
@@ -153,7 +164,16 @@ async function readVocabularyState(file: string): Promise<VocabularyState | unde
 function hashVocabularyConfig(config: RunConfig): string {
   const { features, groups } = config;
   const { label, split, max_rows, format, csv } = config.data;
-  const relevant = { features, groups, label, split, max_rows, format, csv, version: VOCABULARY_FORMAT_VERSION };
+  const relevant = {
+    features,
+    groups,
+    label,
+    split,
+    max_rows,
+    format,
+    csv,
+    version: VOCABULARY_FORMAT_VERSION,
+  };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 
@@ -164,7 +184,10 @@ export function requiredColumns(config: RunConfig, layout: FeatureLayout): strin
   return [...new Set(columns)];
 }
 
-async function* limitRows(batches: AsyncIterable<RecordBatch>, maxRows: number | undefined): AsyncIterable<RecordBatch> {
+async function* limitRows(
+  batches: AsyncIterable<RecordBatch>,
+  maxRows: number | undefined,
+): AsyncIterable<RecordBatch> {
   if (maxRows === undefined) {
     yield* batches;
     return;
@@ -174,7 +197,9 @@ async function* limitRows(batches: AsyncIterable<RecordBatch>, maxRows: number |
     if (batch.numRows <= remaining) {
       yield batch;
     } else {
-      const columns = new Map([...batch.columns].map(([name, values]) => [name, sliceColumn(values, remaining)]));
+      const columns = new Map(
+        [...batch.columns].map(([name, values]) => [name, sliceColumn(values, remaining)]),
+      );
       yield { numRows: remaining, columns };
     }
     remaining -= Math.min(remaining, batch.numRows);
@@ -220,7 +245,9 @@ function checkColumns(
   if (label.column !== undefined) {
     const type = lookup(label.column, 'data.label.column');
     if (!isScalar(type)) {
-      throw new LemoptError(`${location}: label column '${label.column}' is ${typeToString(type)}, not a scalar`);
+      throw new LemoptError(
+        `${location}: label column '${label.column}' is ${typeToString(type)}, not a scalar`,
+      );
     }
   }
   if (split.column !== undefined) {

@@ -39,7 +39,9 @@ export class Encoder {
   private readonly encoders: readonly FeatureEncoder[];
 
   constructor(private readonly parts: EncoderParts) {
-    this.encoders = parts.features.map((feature) => featureEncoder(feature, parts.vocabularies.get(feature.name)!));
+    this.encoders = parts.features.map((feature) =>
+      featureEncoder(feature, parts.vocabularies.get(feature.name)!),
+    );
   }
 
   /** `firstRow` is the 0-based position of the batch's first row in the dataset. */
@@ -49,11 +51,13 @@ export class Encoder {
       this.encoders[index](columns.get(feature.column)!, numRows),
     );
     const labels = new Float32Array(numRows);
-    const labelColumn = this.parts.labelColumn === undefined ? undefined : columns.get(this.parts.labelColumn)!;
+    const labelColumn =
+      this.parts.labelColumn === undefined ? undefined : columns.get(this.parts.labelColumn)!;
     const rule = this.parts.labelRule;
     for (let i = 0; i < numRows; i++) labels[i] = rule(labelColumn?.[i] ?? null, firstRow + i + 1);
     const splits = new Uint8Array(numRows);
-    const splitColumn = this.parts.splitColumn === undefined ? undefined : columns.get(this.parts.splitColumn);
+    const splitColumn =
+      this.parts.splitColumn === undefined ? undefined : columns.get(this.parts.splitColumn);
     this.parts.assignSplit(splitColumn, firstRow, splits);
     return { numRows, features, labels, splits };
   }
@@ -82,7 +86,8 @@ function featureEncoder(feature: Feature, vocabulary: Vocabulary): FeatureEncode
       }
       const ids = new Int32Array(total);
       let position = 0;
-      for (const elements of rows) for (let j = 0; j < elements.length; j++) ids[position++] = index.id(elements[j]);
+      for (const elements of rows)
+        for (let j = 0; j < elements.length; j++) ids[position++] = index.id(elements[j]);
       return { ids, offsets };
     };
   }

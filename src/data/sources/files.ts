@@ -51,7 +51,11 @@ export async function resolveFiles(location: string, format?: SourceFormat): Pro
 /**
  * Picks the format: the configured one, else from the files' extensions, which must agree.
  */
-export function detectFormat(location: string, files: readonly string[], format?: SourceFormat): SourceFormat {
+export function detectFormat(
+  location: string,
+  files: readonly string[],
+  format?: SourceFormat,
+): SourceFormat {
   if (format) return format;
   const formats = new Set(files.map(formatFromExtension));
   if (formats.size === 1) {
@@ -63,7 +67,9 @@ export function detectFormat(location: string, files: readonly string[], format?
       `${location}: cannot tell the file format from the extension; set data.format to parquet, arrow or csv`,
     );
   }
-  throw new LemoptError(`${location}: files of several formats (${[...formats].join(', ')}); point at one kind`);
+  throw new LemoptError(
+    `${location}: files of several formats (${[...formats].join(', ')}); point at one kind`,
+  );
 }
 
 /**
