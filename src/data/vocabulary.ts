@@ -9,6 +9,7 @@
 import { LemoptError } from '../util/errors.js';
 import { hash32 } from '../util/random.js';
 import type { Feature } from './features.js';
+import { CategoryCounter } from './category-counter.js';
 import { ReservoirSample } from './reservoir.js';
 import type { Cell, Scalar } from './types.js';
 
@@ -87,7 +88,7 @@ export function cellElements(value: Cell, delimiter: string): ArrayLike<Scalar> 
 
 /** Counts one feature's values across batches; `finish` applies min_count and max_size. */
 export class VocabularyBuilder {
-  private readonly counts = new Map<CategoryKey, number>();
+  private readonly counts = new CategoryCounter();
   private readonly sample: ReservoirSample | undefined;
 
   constructor(readonly feature: Feature) {
@@ -111,13 +112,15 @@ export class VocabularyBuilder {
         const elements = cellElements(column[i], this.feature.delimiter);
         for (let j = 0; j < elements.length; j++) this.count(categoryKey(elements[j]));
       }
+    } else if (isIntegerTypedArray(column)) {
+      this.counts.addIntegers(column);
     } else {
       for (let i = 0; i < column.length; i++) this.count(categoryKey(column[i] as Scalar));
     }
   }
 
   private count(key: CategoryKey | undefined): void {
-    if (key !== undefined) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    if (key !== undefined) this.counts.add(key);
   }
 
   finish(location: string): Vocabulary {
@@ -132,10 +135,11 @@ export class VocabularyBuilder {
       const boundaries = [...new Set(this.sample.quantiles(fractions))];
       return { kind: 'numeric', feature: feature.name, boundaries };
     }
-    if (this.counts.size === 0) {
+    const counted = this.counts.entries();
+    if (counted.length === 0) {
       throw new LemoptError(`${location}: column '${feature.column}' has only missing values`);
     }
-    const entries = [...this.counts].filter(([, count]) => count >= feature.min_count);
+    const entries = counted.filter(([, count]) => count >= feature.min_count);
     entries.sort(([keyA, countA], [keyB, countB]) => countB - countA || compareKeys(keyA, keyB));
     const kept = feature.max_size === undefined ? entries : entries.slice(0, feature.max_size);
     return {
@@ -144,8 +148,8 @@ export class VocabularyBuilder {
       values: kept.map(([key]) => key),
       counts: kept.map(([, count]) => count),
       oovSlots: Math.max(1, feature.hash_buckets),
-      distinctSeen: this.counts.size,
-      droppedValues: this.counts.size - kept.length,
+      distinctSeen: counted.length,
+      droppedValues: counted.length - kept.length,
     };
   }
 }

@@ -83,7 +83,46 @@ const PARSERS: ParquetParsers = {
   timestampFromNanoseconds: (nanos: bigint) => Number(nanos) / 1e6,
   dateFromDays: (days: number) => days * 86_400_000,
   jsonFromBytes: (bytes: Uint8Array) => bytes && textDecoder.decode(bytes),
+  stringFromBytes: (bytes: Uint8Array) => bytes && stringFromBytes(bytes),
 };
+
+const SHORT_STRING_BYTES = 64;
+
+/**
+ * PLAIN-encoded UTF-8 byte arrays (4-byte little-endian length, then the bytes) straight
+ * to strings. hyparquet makes a Uint8Array view per value first, and on string columns
+ * that are not dictionary-encoded those short-lived views cost more GC than the decoding.
+ */
+function readPlainStrings(data: Uint8Array, count: number, column: string): string[] {
+  const out = new Array<string>(count);
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    if (offset + 4 > data.length) throw new Error(`column '${column}': a string page ends early`);
+    const length =
+      (data[offset] | (data[offset + 1] << 8) | (data[offset + 2] << 16) | (data[offset + 3] << 24)) >>> 0;
+    offset += 4;
+    if (offset + length > data.length) throw new Error(`column '${column}': a string runs past its page`);
+    out[i] = stringFromBytes(data.subarray(offset, offset + length));
+    offset += length;
+  }
+  return out;
+}
+
+/**
+ * UTF-8 bytes to a string. Categorical values are mostly short ASCII, where building the
+ * string from char codes is several times faster than TextDecoder's per-call overhead.
+ */
+function stringFromBytes(bytes: Uint8Array): string {
+  const length = bytes.length;
+  if (length > SHORT_STRING_BYTES) return textDecoder.decode(bytes);
+  let text = '';
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[i];
+    if (byte >= 0x80) return textDecoder.decode(bytes);
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
 
 /** Node's native zlib for gzip and brotli; hyparquet-compressors for the rest (snappy in wasm, zstd, lz4). */
 const COMPRESSORS: Compressors = {
@@ -452,6 +491,8 @@ class LeafPages {
   private readonly maxRep: number;
   private readonly int64: boolean;
   private readonly raw: boolean;
+  /** UTF-8 BYTE_ARRAY columns: PLAIN values are decoded straight to strings. */
+  private readonly strings: boolean;
   private dictionary: ArrayLike<Cell> | undefined;
   /** Rows not yet seen in a page (flat columns: one level per row). */
   private rowsLeft: number;
@@ -480,6 +521,7 @@ class LeafPages {
     const kind = leafType(element).kind;
     this.int64 = (element.type === 'INT64' && kind === 'int') || element.converted_type === 'UINT_64';
     this.raw = kind === 'unknown';
+    this.strings = element.type === 'BYTE_ARRAY' && kind === 'string';
     this.rowsLeft = rows;
   }
 
@@ -517,7 +559,7 @@ class LeafPages {
     if (!(count >= 0 && count <= page.length * 8)) {
       throw new Error(`column '${this.name}': a dictionary of ${count} entries in ${page.length} bytes`);
     }
-    const values = readPlain(dataReader(page), this.decoder.type, count, this.decoder.element.type_length);
+    const values = this.readPlainValues(page, count);
     if (values.length !== count) throw new Error(`column '${this.name}': a short dictionary page`);
     this.dictionary = this.finish(values);
   }
@@ -630,7 +672,7 @@ class LeafPages {
     const reader = dataReader(data);
     switch (encoding) {
       case 'PLAIN':
-        return readPlain(reader, type, count, element.type_length);
+        return this.readPlainValues(data, count);
       case 'RLE': {
         if (type !== 'BOOLEAN') break;
         const bits = new Uint8Array(count);
@@ -662,9 +704,16 @@ class LeafPages {
     throw new Error(`column '${this.name}': the ${encoding} encoding is not supported`);
   }
 
+  private readPlainValues(data: Uint8Array, count: number): DecodedArray {
+    if (this.strings) return readPlainStrings(data, count, this.name) as unknown as DecodedArray;
+    return readPlain(dataReader(data), this.decoder.type, count, this.decoder.element.type_length);
+  }
+
   /** Physical values -> lemopt's values (strings, epoch millis, numbers for safe int64). */
   private finish(values: DecodedArray): ArrayLike<Cell> {
     if (this.raw) return rawToStrings(values);
+    if (this.strings && (values.length === 0 || typeof values[0] === 'string'))
+      return values as ArrayLike<Cell>;
     const converted = convert(values, this.decoder) as ArrayLike<Cell>;
     return this.int64 ? int64ToNumbers(converted as ArrayLike<bigint | null>) : converted;
   }
