@@ -26,6 +26,7 @@ function chunks(rows: number, chunkSize: number): EncodedBatch[] {
     }
     out.push({
       numRows: n,
+      firstRow: start,
       features: [{ ids: single }, { ids: Int32Array.from(multi), offsets }],
       labels,
       splits,

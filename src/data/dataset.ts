@@ -5,11 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError } from '../util/errors.js';
 import { Encoder, type EncodedBatch } from './encoder.js';
+import { encodeInWorkers } from './parallel-encode.js';
 import { resolveFeatureLayout, type FeatureLayout } from './features.js';
 import { compileLabelRule } from './labels.js';
 import { fingerprintFiles } from './sources/files.js';
@@ -57,7 +59,15 @@ export interface PrepareOptions {
   /** Where vocabulary.json is read from and written to; none: always count, never save. */
   readonly cacheDir?: string;
   readonly onProgress?: (phase: 'vocabulary' | 'encode', rows: number) => void;
+  /**
+   * Worker threads that read and encode in parallel (partitionable sources such as
+   * Parquet, without data.max_rows); 0 encodes in the calling thread. Default: the
+   * machine's cores, at most 4.
+   */
+  readonly workers?: number;
 }
+
+const MAX_DEFAULT_WORKERS = 4;
 
 /**
  * Opens the configured source and checks its schema against the config (columns exist,
@@ -83,7 +93,6 @@ export async function prepareDataset(
 ): Promise<PreparedDataset> {
   const { data } = config;
   const { source, layout } = await openCheckedSource(config);
-  const labelRule = compileLabelRule(data.label, source.location);
   const columns = requiredColumns(config, layout);
   const read = (): AsyncIterable<RecordBatch> => limitRows(source.batches({ columns }), data.max_rows);
 
@@ -102,23 +111,50 @@ export async function prepareDataset(
   }
 
   const vocabularies = new Map(state.vocabularies.map((vocabulary) => [vocabulary.feature, vocabulary]));
-  const encoder = new Encoder({
-    features: layout.features,
-    vocabularies,
-    labelColumn: data.label.column,
-    labelRule,
-    splitColumn: data.split.column,
-    assignSplit: createSplitAssigner(data.split, source.location, state.timeCutoffs),
-  });
+  const workers = options.workers ?? Math.min(MAX_DEFAULT_WORKERS, availableParallelism());
+  const parallel = workers > 1 && source.partitionable === true && data.max_rows === undefined;
   async function* encodedBatches(): AsyncIterable<EncodedBatch> {
-    let firstRow = 0;
-    for await (const batch of read()) {
-      yield encoder.encode(batch, firstRow);
-      firstRow += batch.numRows;
-      options.onProgress?.('encode', firstRow);
+    const batches = parallel
+      ? encodeInWorkers({ config, state }, workers)
+      : encodeInThread(createEncoder(config, layout, state, source.location), read());
+    let rows = 0;
+    for await (const batch of batches) {
+      yield batch;
+      rows += batch.numRows;
+      options.onProgress?.('encode', rows);
     }
   }
   return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, encodedBatches };
+}
+
+/** The encoder for a config and its vocabulary state: the same in every thread. */
+export function createEncoder(
+  config: RunConfig,
+  layout: FeatureLayout,
+  state: Pick<VocabularyState, 'vocabularies' | 'timeCutoffs'>,
+  location: string,
+): Encoder {
+  const { data } = config;
+  return new Encoder({
+    features: layout.features,
+    vocabularies: new Map(state.vocabularies.map((vocabulary) => [vocabulary.feature, vocabulary])),
+    labelColumn: data.label.column,
+    labelRule: compileLabelRule(data.label, location),
+    splitColumn: data.split.column,
+    assignSplit: createSplitAssigner(data.split, location, state.timeCutoffs),
+  });
+}
+
+/** Encodes batches in this thread; rows are numbered by the source or, failing that, counted. */
+export async function* encodeInThread(
+  encoder: Encoder,
+  batches: AsyncIterable<RecordBatch>,
+): AsyncGenerator<EncodedBatch> {
+  let firstRow = 0;
+  for await (const batch of batches) {
+    yield encoder.encode(batch, batch.firstRow ?? firstRow);
+    firstRow = (batch.firstRow ?? firstRow) + batch.numRows;
+  }
 }
 
 async function countVocabularies(

@@ -17,6 +17,8 @@ export interface EncodedFeature {
 
 export interface EncodedBatch {
   readonly numRows: number;
+  /** 0-based position of the first row in the dataset. */
+  readonly firstRow: number;
   /** In the order of the layout's features. */
   readonly features: readonly EncodedFeature[];
   readonly labels: Float32Array;
@@ -59,7 +61,7 @@ export class Encoder {
     const splitColumn =
       this.parts.splitColumn === undefined ? undefined : columns.get(this.parts.splitColumn);
     this.parts.assignSplit(splitColumn, firstRow, splits);
-    return { numRows, features, labels, splits };
+    return { numRows, firstRow, features, labels, splits };
   }
 }
 

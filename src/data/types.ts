@@ -38,6 +38,8 @@ export interface SourceSchema {
  */
 export interface RecordBatch {
   readonly numRows: number;
+  /** 0-based position of the batch's first row in the whole source, where the source knows it. */
+  readonly firstRow?: number;
   readonly columns: ReadonlyMap<string, ArrayLike<Cell>>;
 }
 
@@ -46,6 +48,12 @@ export interface ReadOptions {
   readonly columns?: readonly string[];
   /** Upper bound on rows per batch; memory is bounded by it. Default 8192. */
   readonly batchSize?: number;
+  /**
+   * Read only partition `index` of `count` (sources with `partitionable`): disjoint
+   * slices that together cover every row, so workers can read one each in parallel.
+   * Batches then carry `firstRow`.
+   */
+  readonly partition?: { readonly index: number; readonly count: number };
 }
 
 export interface DataSource {
@@ -53,6 +61,8 @@ export interface DataSource {
   readonly location: string;
   /** The concrete files read, in order. */
   readonly files: readonly string[];
+  /** True when batches() takes `partition` (Parquet: row groups). */
+  readonly partitionable?: boolean;
   schema(): Promise<SourceSchema>;
   batches(options?: ReadOptions): AsyncIterable<RecordBatch>;
 }

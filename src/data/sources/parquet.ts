@@ -324,6 +324,7 @@ function checkSameSchema(first: FileInfo, other: FileInfo): void {
 // Source
 
 export class ParquetSource implements DataSource {
+  readonly partitionable = true;
   private schemaPromise: Promise<SourceSchema> | undefined;
   private infos: Map<string, FileInfo> | undefined;
 
@@ -373,20 +374,35 @@ export class ParquetSource implements DataSource {
         throw new LemoptError(`${this.files[0]}: no column '${name}'; columns are: ${available.join(', ')}`);
       }
     }
+    const partition = options.partition ?? { index: 0, count: 1 };
+    const position = { row: 0, group: 0 };
     for (const file of this.files) {
       const info = this.infos?.get(file) ?? (await readFileInfo(file));
-      yield* readFile(info, names, batchSize);
+      yield* readFile(info, names, batchSize, partition, position);
     }
   }
+}
+
+/** Where the reader is in the whole source: rows and row groups before the current one. */
+interface SourcePosition {
+  row: number;
+  group: number;
 }
 
 async function* readFile(
   info: FileInfo,
   names: readonly string[],
   batchSize: number,
+  partition: NonNullable<ReadOptions['partition']>,
+  position: SourcePosition,
 ): AsyncGenerator<RecordBatch> {
   const { file, metadata, tree } = info;
   if (metadata.row_groups.length === 0) return;
+  const mine = metadata.row_groups.map((_, g) => (position.group + g) % partition.count === partition.index);
+  const fileFirstRow = position.row;
+  position.group += metadata.row_groups.length;
+  position.row += Number(metadata.num_rows);
+  if (!mine.includes(true)) return;
   const nodes = names.map((name) => tree.children.find((child) => child.element.name === name) as SchemaTree);
   let handle: FileHandle;
   try {
@@ -396,9 +412,12 @@ async function* readFile(
   }
   try {
     let groupStart = 0;
-    for (const group of metadata.row_groups) {
+    for (const [g, group] of metadata.row_groups.entries()) {
       const groupRows = Number(group.num_rows);
-      if (groupRows === 0) continue;
+      if (groupRows === 0 || !mine[g]) {
+        groupStart += groupRows;
+        continue;
+      }
       let readers: ColumnReader[];
       try {
         readers = await openGroup(handle, tree, group.columns, nodes, groupStart, groupRows);
@@ -413,7 +432,7 @@ async function* readFile(
         } catch (error) {
           throw unreadable(file, error);
         }
-        yield { numRows: n, columns };
+        yield { numRows: n, firstRow: fileFirstRow + groupStart + start, columns };
       }
       groupStart += groupRows;
     }
