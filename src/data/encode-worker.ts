@@ -4,7 +4,7 @@
  * in the parent, so memory stays bounded when the consumer is slower than the reader.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createEncoder, encodeInThread, openCheckedSource, requiredColumns } from './dataset.js';
+import { createEncoder, openCheckedSource, requiredColumns } from './dataset.js';
 import type { EncodeJob, WorkerMessage } from './parallel-encode.js';
 import type { EncodedBatch } from './encoder.js';
 import { LemoptError } from '../util/errors.js';
@@ -42,7 +42,14 @@ async function run(): Promise<void> {
   const { source, layout } = await openCheckedSource(job.config);
   const encoder = createEncoder(job.config, layout, job.state, source.location);
   const batches = source.batches({ columns: requiredColumns(job.config, layout), partition });
-  for await (const batch of encodeInThread(encoder, batches)) {
+  for await (const raw of batches) {
+    let batch: EncodedBatch;
+    try {
+      batch = encoder.encode(raw, raw.firstRow!);
+    } catch (error) {
+      fail(error, raw.firstRow);
+      return;
+    }
     while (rowsInFlight >= maxRowsInFlight) await new Promise<void>((resolve) => (wake = resolve));
     rowsInFlight += batch.numRows;
     post({ type: 'batch', batch }, buffersOf(batch));
@@ -50,9 +57,12 @@ async function run(): Promise<void> {
   post({ type: 'done' });
 }
 
-run().catch((error: unknown) => {
+/** `row`: the first row of the batch that failed; the parent raises it once earlier rows are through. */
+function fail(error: unknown, row?: number): void {
   const userError = error instanceof LemoptError;
   const message =
     error instanceof Error ? (userError ? error.message : (error.stack ?? error.message)) : String(error);
-  post({ type: 'error', message, userError });
-});
+  post({ type: 'error', message, userError, row });
+}
+
+run().catch((error: unknown) => fail(error));

@@ -17,7 +17,7 @@ export interface EncodeJob {
 export type WorkerMessage =
   | { readonly type: 'batch'; readonly batch: EncodedBatch }
   | { readonly type: 'done' }
-  | { readonly type: 'error'; readonly message: string; readonly userError: boolean };
+  | { readonly type: 'error'; readonly message: string; readonly userError: boolean; readonly row?: number };
 
 /**
  * Rows a worker may have posted but not yet handed on. Batches leave in source order, so
@@ -33,40 +33,46 @@ interface WorkerState {
   done: boolean;
 }
 
-/** The worker script beside this module; under vitest (TypeScript sources) through tsx. */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const typescript = import.meta.url.endsWith('.ts');
-  const url = new URL(`./encode-worker.${typescript ? 'ts' : 'js'}`, import.meta.url);
-  return { url, execArgv: typescript ? ['--import', 'tsx'] : [] };
+/**
+ * Starts the worker script beside this module. Under vitest the sources are TypeScript:
+ * a small bootstrap registers tsx (a dev dependency) in the worker, then loads the script.
+ */
+function startWorker(workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./encode-worker.js', import.meta.url), { workerData });
+  }
+  const script = JSON.stringify(new URL('./encode-worker.ts', import.meta.url).href);
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${script}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 export async function* encodeInWorkers(job: EncodeJob, count: number): AsyncGenerator<EncodedBatch> {
-  const { url, execArgv } = workerEntry();
   let signal: (() => void) | undefined;
-  let failure: Error | undefined;
+  /** The error to raise, and from which row on: errors in data wait until earlier rows are through. */
+  let failure: { error: Error; row: number } | undefined;
+  const fail = (error: Error, row = 0): void => {
+    if (!failure || row < failure.row) failure = { error, row };
+  };
   const notify = (): void => {
     signal?.();
     signal = undefined;
   };
   const states: WorkerState[] = Array.from({ length: count }, (_, index) => {
-    const worker = new Worker(url, {
-      execArgv,
-      workerData: { job, partition: { index, count }, maxRowsInFlight: MAX_ROWS_IN_FLIGHT },
-    });
+    const worker = startWorker({ job, partition: { index, count }, maxRowsInFlight: MAX_ROWS_IN_FLIGHT });
     const state: WorkerState = { worker, queue: [], done: false };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'batch') state.queue.push(message.batch);
       else if (message.type === 'done') state.done = true;
-      else failure ??= message.userError ? new LemoptError(message.message) : new Error(message.message);
+      else
+        fail(message.userError ? new LemoptError(message.message) : new Error(message.message), message.row);
       notify();
     });
     worker.on('error', (error) => {
-      failure ??= error;
+      fail(error);
       notify();
     });
     worker.on('exit', (code) => {
-      if (!state.done && code !== 0)
-        failure ??= new Error(`an encoding worker stopped with exit code ${code}`);
+      if (!state.done && code !== 0) fail(new Error(`an encoding worker stopped with exit code ${code}`));
       state.done ||= code === 0;
       notify();
     });
@@ -75,7 +81,7 @@ export async function* encodeInWorkers(job: EncodeJob, count: number): AsyncGene
   try {
     let nextRow = 0;
     while (true) {
-      if (failure) throw failure;
+      if (failure && failure.row <= nextRow) throw failure.error;
       const ready = states.find((state) => state.queue[0]?.firstRow === nextRow);
       if (ready) {
         const batch = ready.queue.shift()!;
@@ -85,6 +91,7 @@ export async function* encodeInWorkers(job: EncodeJob, count: number): AsyncGene
         continue;
       }
       if (states.every((state) => state.done && state.queue.length === 0)) return;
+      if (failure && states.every((state) => state.done || state.queue.length > 0)) throw failure.error;
       if (states.every((state) => state.done)) {
         throw new Error(
           `encoding workers skipped rows from ${nextRow}: their partitions do not cover the source`,
