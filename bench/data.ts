@@ -10,7 +10,7 @@
  * measurement runs in a fresh child process, so its peak RSS (getrusage maxrss) is its own.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,7 +90,9 @@ train: { batch_size: 1024, shuffle_buffer: 65536 }
   const { config } = parseConfig(yaml, path.join(os.tmpdir(), 'bench-data.yaml'));
   const out: Measurement[] = [];
   let started = performance.now();
-  const dataset = await prepareDataset(config);
+  const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'lemopt-bench-vocabulary-'));
+  const dataset = await prepareDataset(config, { cacheDir });
+  const cores = os.availableParallelism();
   out.push({
     phase: 'vocabulary pass',
     rows: dataset.stats.rows,
@@ -98,10 +100,16 @@ train: { batch_size: 1024, shuffle_buffer: 65536 }
     maxRssMiB: rss(),
   });
 
-  started = performance.now();
   let rows = 0;
-  for await (const batch of dataset.encodedBatches()) rows += batch.numRows;
-  out.push({ phase: 'read + encode', rows, seconds: seconds(started), maxRssMiB: rss() });
+  for (const workers of [0, 1, cores]) {
+    const encoding = await prepareDataset(config, { workers, cacheDir });
+    started = performance.now();
+    rows = 0;
+    for await (const batch of encoding.encodedBatches()) rows += batch.numRows;
+    const where =
+      workers === 0 ? 'in the main thread' : `in ${workers} worker thread${workers > 1 ? 's' : ''}`;
+    out.push({ phase: `read + encode, ${where}`, rows, seconds: seconds(started), maxRssMiB: rss() });
+  }
 
   started = performance.now();
   rows = 0;

@@ -6,6 +6,7 @@ import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareCommand } from './commands/prepare.js';
 import { validateCommand } from './commands/validate.js';
+import { UsageError } from './usage.js';
 
 /** Input errors print their message alone; anything else is a bug and keeps its stack. */
 function reportError(error: unknown): never {
@@ -37,8 +38,8 @@ export async function main(argv: string[]): Promise<void> {
     .version()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((message, error) => {
-      if (error) reportError(error);
-      process.stderr.write(`lemopt: ${message}\nRun \`lemopt --help\` for usage.\n`);
+      if (error && !(error instanceof UsageError)) reportError(error);
+      process.stderr.write(`lemopt: ${message ?? error?.message}\nRun \`lemopt --help\` for usage.\n`);
       process.exit(2);
     })
     .parseAsync();

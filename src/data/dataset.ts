@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -22,6 +21,7 @@ import {
   type ColumnSchema,
   type DataSource,
   type LogicalType,
+  type ReadOptions,
   type RecordBatch,
 } from './types.js';
 import { VocabularyBuilder, type Vocabulary } from './vocabulary.js';
@@ -60,14 +60,15 @@ export interface PrepareOptions {
   readonly cacheDir?: string;
   readonly onProgress?: (phase: 'vocabulary' | 'encode', rows: number) => void;
   /**
-   * Worker threads that read and encode in parallel (partitionable sources such as
-   * Parquet, without data.max_rows); 0 encodes in the calling thread. Default: the
-   * machine's cores, at most 4.
+   * Worker threads that read and encode, so the calling thread stays free (to train).
+   * 0 encodes in the calling thread. More than 1 splits partitionable sources (Parquet row
+   * groups, without data.max_rows) between workers; others use one. Default 1: on the
+   * 2-core reference machine a second worker added no speed (bench/data.ts, BENCHMARKS.md).
    */
   readonly workers?: number;
 }
 
-const MAX_DEFAULT_WORKERS = 4;
+export const DEFAULT_ENCODING_WORKERS = 1;
 
 /**
  * Opens the configured source and checks its schema against the config (columns exist,
@@ -93,8 +94,7 @@ export async function prepareDataset(
 ): Promise<PreparedDataset> {
   const { data } = config;
   const { source, layout } = await openCheckedSource(config);
-  const columns = requiredColumns(config, layout);
-  const read = (): AsyncIterable<RecordBatch> => limitRows(source.batches({ columns }), data.max_rows);
+  const read = (): AsyncIterable<NumberedBatch> => readConfiguredBatches(config, source, layout);
 
   const fingerprint = await fingerprintFiles(source.files);
   const configHash = hashVocabularyConfig(config);
@@ -111,12 +111,13 @@ export async function prepareDataset(
   }
 
   const vocabularies = new Map(state.vocabularies.map((vocabulary) => [vocabulary.feature, vocabulary]));
-  const workers = options.workers ?? Math.min(MAX_DEFAULT_WORKERS, availableParallelism());
-  const parallel = workers > 1 && source.partitionable === true && data.max_rows === undefined;
+  const workers = options.workers ?? DEFAULT_ENCODING_WORKERS;
+  const partitions = workers > 1 && source.partitionable && data.max_rows === undefined ? workers : 1;
   async function* encodedBatches(): AsyncIterable<EncodedBatch> {
-    const batches = parallel
-      ? encodeInWorkers({ config, state }, workers)
-      : encodeInThread(createEncoder(config, layout, state, source.location), read());
+    const batches =
+      workers > 0
+        ? encodeInWorkers({ config, state }, partitions)
+        : encodeInThread(createEncoder(config, layout, state, source.location), read());
     let rows = 0;
     for await (const batch of batches) {
       yield batch;
@@ -145,16 +146,34 @@ export function createEncoder(
   });
 }
 
-/** Encodes batches in this thread; rows are numbered by the source or, failing that, counted. */
+export type NumberedBatch = RecordBatch & { readonly firstRow: number };
+
+/**
+ * The configured columns of a source, or of one partition of it, with each batch's first
+ * row numbered (by the source where it knows, else by counting) and data.max_rows applied.
+ */
+export async function* readConfiguredBatches(
+  config: RunConfig,
+  source: DataSource,
+  layout: FeatureLayout,
+  partition?: ReadOptions['partition'],
+): AsyncGenerator<NumberedBatch> {
+  const batches = source.batches({ columns: requiredColumns(config, layout), partition });
+  // A row limit counts rows from the start of the source: it cannot apply to one partition.
+  const limited = partition ? batches : limitRows(batches, config.data.max_rows);
+  let next = 0;
+  for await (const batch of limited) {
+    const firstRow = batch.firstRow ?? next;
+    next = firstRow + batch.numRows;
+    yield batch.firstRow === undefined ? { ...batch, firstRow } : (batch as NumberedBatch);
+  }
+}
+
 export async function* encodeInThread(
   encoder: Encoder,
-  batches: AsyncIterable<RecordBatch>,
+  batches: AsyncIterable<NumberedBatch>,
 ): AsyncGenerator<EncodedBatch> {
-  let firstRow = 0;
-  for await (const batch of batches) {
-    yield encoder.encode(batch, batch.firstRow ?? firstRow);
-    firstRow = (batch.firstRow ?? firstRow) + batch.numRows;
-  }
+  for await (const batch of batches) yield encoder.encode(batch, batch.firstRow);
 }
 
 async function countVocabularies(

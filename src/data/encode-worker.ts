@@ -4,7 +4,7 @@
  * in the parent, so memory stays bounded when the consumer is slower than the reader.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createEncoder, openCheckedSource, requiredColumns } from './dataset.js';
+import { createEncoder, openCheckedSource, readConfiguredBatches } from './dataset.js';
 import type { EncodeJob, WorkerMessage } from './parallel-encode.js';
 import type { EncodedBatch } from './encoder.js';
 import { LemoptError } from '../util/errors.js';
@@ -41,11 +41,11 @@ function buffersOf(batch: EncodedBatch): ArrayBuffer[] {
 async function run(): Promise<void> {
   const { source, layout } = await openCheckedSource(job.config);
   const encoder = createEncoder(job.config, layout, job.state, source.location);
-  const batches = source.batches({ columns: requiredColumns(job.config, layout), partition });
-  for await (const raw of batches) {
+  const mine = partition.count > 1 ? partition : undefined;
+  for await (const raw of readConfiguredBatches(job.config, source, layout, mine)) {
     let batch: EncodedBatch;
     try {
-      batch = encoder.encode(raw, raw.firstRow!);
+      batch = encoder.encode(raw, raw.firstRow);
     } catch (error) {
       fail(error, raw.firstRow);
       return;

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { generateSynthetic } from '../../data/synthetic.js';
 import { createProgress } from '../progress.js';
+import { UsageError } from '../usage.js';
 
 interface GenerateArgs {
   out: string;
@@ -24,8 +25,8 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' })
       .check((args) => {
         if (!Number.isInteger(args.rows) || args.rows < 1)
-          throw new Error('--rows must be a positive integer');
-        if (!Number.isInteger(args.seed)) throw new Error('--seed must be an integer');
+          throw new UsageError('--rows must be a positive integer');
+        if (!Number.isInteger(args.seed)) throw new UsageError('--seed must be an integer');
         return true;
       }),
   handler: async (args) => {

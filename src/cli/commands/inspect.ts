@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { formatInspectReport, inspectSource } from '../../data/inspect.js';
 import { openSource } from '../../data/sources/open.js';
 import { createProgress } from '../progress.js';
+import { UsageError } from '../usage.js';
 
 interface InspectArgs {
   path: string;
@@ -28,7 +29,12 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
       .option('top', { type: 'number', default: 5, describe: 'Top values shown per column' })
-      .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' }),
+      .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' })
+      .check((args) => {
+        if (!Number.isInteger(args.top) || args.top < 1)
+          throw new UsageError('--top must be a positive integer');
+        return true;
+      }),
   handler: async (args) => {
     const source = await openSource(args.path, { format: args.format });
     const schema = await source.schema();
