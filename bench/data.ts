@@ -100,7 +100,18 @@ train: { batch_size: 1024, shuffle_buffer: 65536 }
     maxRssMiB: rss(),
   });
 
+  const { openCheckedSource, readConfiguredBatches } = await import('../src/data/dataset.js');
+  const { source, layout } = await openCheckedSource(config);
+  started = performance.now();
   let rows = 0;
+  for await (const batch of readConfiguredBatches(config, source, layout)) rows += batch.numRows;
+  out.push({
+    phase: 'read only (no encoding), in the main thread',
+    rows,
+    seconds: seconds(started),
+    maxRssMiB: rss(),
+  });
+
   for (const workers of [0, 1, cores]) {
     const encoding = await prepareDataset(config, { workers, cacheDir });
     started = performance.now();
