@@ -79,6 +79,11 @@ const dataSchema = z.strictObject({
   split: splitSchema.prefault({}),
   /** Stop reading after this many rows (a quick look at a big dataset). */
   max_rows: positiveInt.optional(),
+  /**
+   * Worker threads that read and encode; 0 keeps it in the main thread. More than one
+   * splits Parquet row groups between them.
+   */
+  workers: z.number().int().min(0).max(64).default(1),
 });
 
 const featureSchema = z

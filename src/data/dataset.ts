@@ -62,13 +62,10 @@ export interface PrepareOptions {
   /**
    * Worker threads that read and encode, so the calling thread stays free (to train).
    * 0 encodes in the calling thread. More than 1 splits partitionable sources (Parquet row
-   * groups, without data.max_rows) between workers; others use one. Default 1: on the
-   * 2-core reference machine a second worker added no speed (bench/data.ts, BENCHMARKS.md).
+   * groups, without data.max_rows) between workers; others use one. Default: data.workers.
    */
   readonly workers?: number;
 }
-
-export const DEFAULT_ENCODING_WORKERS = 1;
 
 /**
  * Opens the configured source and checks its schema against the config (columns exist,
@@ -111,7 +108,7 @@ export async function prepareDataset(
   }
 
   const vocabularies = new Map(state.vocabularies.map((vocabulary) => [vocabulary.feature, vocabulary]));
-  const workers = options.workers ?? DEFAULT_ENCODING_WORKERS;
+  const workers = options.workers ?? data.workers;
   const partitions = workers > 1 && source.partitionable && data.max_rows === undefined ? workers : 1;
   async function* encodedBatches(): AsyncIterable<EncodedBatch> {
     const batches =

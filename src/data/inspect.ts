@@ -714,20 +714,18 @@ function suggest(acc: ColumnAccumulator, r: ColumnReport, rows: number): Suggest
   if (isNumeric) {
     // 6. floats with fractions
     if (!numeric.integral) {
-      const note =
-        card <= 20
-          ? `only ${approx}${formatInt(card)} distinct values: could also be categorical`
-          : `${fmtNum(numeric.min)} .. ${fmtNum(numeric.max)}, mean ${fmtNum(numeric.mean)}`;
-      return { type: 'numeric', note };
+      return card <= 20
+        ? {
+            type: 'numeric',
+            note: `only ${approx}${formatInt(card)} distinct values: could also be categorical`,
+          }
+        : { type: 'numeric' };
     }
     // 7. integers (or floats holding whole numbers)
     const wholeFloats = kind === 'float' ? 'float column of whole numbers; ' : '';
     if (idName) return withPrefix(categoricalOrId(card, uniqueness, true, approx, nonNull), wholeFloats);
     if (card <= CATEGORICAL_MAX_CARDINALITY && (uniqueness <= 0.5 || card <= 50)) {
-      return withPrefix(
-        { type: 'categorical', note: `${approx}${formatInt(card)} distinct values` },
-        wholeFloats,
-      );
+      return withPrefix({ type: 'categorical' }, wholeFloats);
     }
     const span = numeric.max - numeric.min + 1;
     const fill = span > 0 ? Math.min(1, card / span) : 0;
@@ -750,12 +748,17 @@ function suggest(acc: ColumnAccumulator, r: ColumnReport, rows: number): Suggest
         note: `64-bit integers beyond 2^53, ${percent(uniqueness)} distinct: hashed ids or keys (capped vocabulary or hashing)`,
       };
     }
-    let note = `${fmtNum(numeric.min)} .. ${fmtNum(numeric.max)}, mean ${fmtNum(numeric.mean)}, ${approx}${formatInt(card)} distinct`;
+    // Notes carry advice only: the table already shows range, mean and distinct count.
+    const advice: string[] = [];
     if (fill >= 0.5)
-      note += `; values fill ${percent(fill)} of their range: if these are ids, use categorical`;
-    if (epoch)
-      note += `; the range looks like epoch ${epoch.unit} (${epoch.min} .. ${epoch.max}): if a time, use timestamp`;
-    return withPrefix({ type: 'numeric', note }, wholeFloats);
+      advice.push(`values fill ${percent(fill)} of their range: if these are ids, use categorical`);
+    if (epoch) {
+      advice.push(
+        `the range looks like epoch ${epoch.unit} (${epoch.min} .. ${epoch.max}): if a time, use timestamp`,
+      );
+    }
+    const note = advice.join('; ');
+    return withPrefix(note ? { type: 'numeric', note } : { type: 'numeric' }, wholeFloats);
   }
 
   return { type: 'skip', note: 'mixed or unrecognised values' };
@@ -777,11 +780,16 @@ function categoricalOrId(
         'a categorical with a capped vocabulary (min_count/max_size) or hashing buckets',
     };
   }
-  let note = distinct;
-  if (card > HIGH_CARDINALITY_NOTE) note += '; high cardinality: consider min_count or hashing';
-  else if (uniqueness > 0.5 && nonNull >= 20)
-    note += `; ${percent(uniqueness)} distinct: little sharing between rows`;
-  return { type: 'categorical', note };
+  if (card > HIGH_CARDINALITY_NOTE) {
+    return { type: 'categorical', note: `${distinct}; high cardinality: consider min_count or hashing` };
+  }
+  if (uniqueness > 0.5 && nonNull >= 20) {
+    return {
+      type: 'categorical',
+      note: `${distinct}; ${percent(uniqueness)} distinct: little sharing between rows`,
+    };
+  }
+  return { type: 'categorical' };
 }
 
 function withPrefix(s: Suggestion, prefix: string): Suggestion {

@@ -2,9 +2,11 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { prepareRun, type PrepareSummary } from '../../experiment/prepare.js';
 import { createProgress, type Progress } from '../progress.js';
+import { UsageError } from '../usage.js';
 
 interface PrepareArgs {
   config: string;
+  workers?: number;
   json: boolean;
   quiet: boolean;
 }
@@ -15,10 +17,24 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
   builder: (yargs) =>
     yargs
       .positional('config', { type: 'string', demandOption: true, describe: 'YAML run config' })
+      .option('workers', {
+        type: 'number',
+        describe: 'Worker threads that read and encode (0: main thread); overrides data.workers',
+      })
+      .check((args) => {
+        if (args.workers !== undefined && !(Number.isInteger(args.workers) && args.workers >= 0)) {
+          throw new UsageError('--workers must be 0 or a positive integer');
+        }
+        return true;
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON' })
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' }),
   handler: async (args) => {
-    const { config } = await loadConfig(args.config);
+    const loaded = await loadConfig(args.config);
+    const config =
+      args.workers === undefined
+        ? loaded.config
+        : { ...loaded.config, data: { ...loaded.config.data, workers: args.workers } };
     let phase: string | undefined;
     let progress: Progress | undefined;
     const summary = await prepareRun(config, (current, rows) => {
