@@ -1,86 +1,30 @@
 /**
  * Bounded-memory counting for one column: exact value counts up to a limit, then a
  * HyperLogLog cardinality estimate plus a Space-Saving heavy-hitters table for the top
- * values. Plain functions and small classes over typed arrays; no dependencies.
+ * values. Plain functions and small classes over typed arrays; no package dependencies.
  *
  * Why not an npm package: `bloom-filters` (the maintained option) hashes strings only,
  * through pure-JS xxhash, and pulls lodash, seedrandom and reflect-metadata; inspect
- * hashes numbers straight from their float64 bits, which is the hot path for typed-array
- * columns. A HyperLogLog is ~80 lines; it is here.
+ * hashes numbers straight from their bits (util/random.ts), which is the hot path for
+ * typed-array columns. A HyperLogLog is ~80 lines; it is here.
  *
  * Every structure is mergeable in principle (HLL registers by max, Space-Saving by the
  * Agarwal et al. merge), so per-shard passes can be combined later.
  */
+import { hashNumber, hashString } from '../util/random.js';
 
 /** A normalised counting key: numbers (and safe bigints, Date epoch ms), strings, booleans. */
 export type CountKey = number | string | boolean;
 
 // ---------------------------------------------------------------------------------------
-// Hashing: two independent 32-bit words per value (a 64-bit hash), so HyperLogLog has
-// enough bits well past 2^32 distinct values.
+// Hashing: MurmurHash3 (util/random.ts) with two seeds gives two independent 32-bit words
+// per value (a 64-bit hash), so HyperLogLog has enough bits well past 2^32 distinct values.
+// Numbers hash as in hash32 (-0 as 0); booleans as two numbers of their own.
 
-let hashHi = 0;
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function murmurBlock(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-/** cyrb53-style two-lane string hash with a full avalanche on both words. Returns the low word; the high word is in `lastHashHigh()`. */
-export function hashString(s: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  hashHi = fmix32(h2 ^ s.length);
-  return fmix32(h1 ^ 0x9e3779b9);
-}
-
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-
-/** MurmurHash3 (x86, 32-bit) of the float64 bits, with two seeds. -0 hashes as 0. */
-export function hashNumber(v: number): number {
-  f64[0] = v === 0 ? 0 : v;
-  const lo = u32[0];
-  const hi = u32[1];
-  let a = murmurBlock(murmurBlock(0x2f1b5a3d, lo), hi);
-  let b = murmurBlock(murmurBlock(0x6a09e667, hi), lo);
-  a ^= 8;
-  b ^= 8;
-  hashHi = fmix32(b);
-  return fmix32(a);
-}
-
-/** The high 32-bit word of the last hashString/hashNumber call. */
-export function lastHashHigh(): number {
-  return hashHi;
-}
-
-/** Hash of any key; booleans hash as 0/1 in a domain of their own. */
-export function hashKey(key: CountKey): number {
-  if (typeof key === 'number') return hashNumber(key);
-  if (typeof key === 'string') return hashString(key);
-  return hashNumber(key ? 0x7ff8_0000_0001 : 0x7ff8_0000_0002);
-}
+const INDEX_SEED = 0x2f1b5a3d;
+const RANK_SEED = 0x6a09e667;
+const TRUE_KEY = 0x7ff8_0000_0001;
+const FALSE_KEY = 0x7ff8_0000_0002;
 
 // ---------------------------------------------------------------------------------------
 // HyperLogLog with Ertl's improved estimator ("New cardinality estimation algorithms for
@@ -139,18 +83,17 @@ export class HyperLogLog {
   }
 
   addNumber(v: number): void {
-    const lo = hashNumber(v);
-    this.addHash(lo, hashHi);
+    this.addHash(hashNumber(v, INDEX_SEED), hashNumber(v, RANK_SEED));
   }
 
   addString(s: string): void {
-    const lo = hashString(s);
-    this.addHash(lo, hashHi);
+    this.addHash(hashString(s, INDEX_SEED), hashString(s, RANK_SEED));
   }
 
   add(key: CountKey): void {
-    const lo = hashKey(key);
-    this.addHash(lo, hashHi);
+    if (typeof key === 'number') this.addNumber(key);
+    else if (typeof key === 'string') this.addString(key);
+    else this.addNumber(key ? TRUE_KEY : FALSE_KEY);
   }
 
   /** Union with another sketch of the same precision. */

@@ -71,40 +71,35 @@ let scratch = new Uint8Array(1024);
 
 /** MurmurHash3 x86 32-bit of the UTF-8 bytes of `text`. */
 export function hashString(text: string, seed = 0): number {
+  // ASCII text (one byte per char) is hashed straight from its char codes; the first char
+  // beyond ASCII sends the whole text through its UTF-8 bytes instead.
   const n = text.length;
-  let ascii = true;
-  for (let i = 0; i < n; i++) {
-    if (text.charCodeAt(i) > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
-  if (!ascii) {
-    if (scratch.length < n * 3) scratch = new Uint8Array(n * 3);
-    const { written } = encoder.encodeInto(text, scratch);
-    return hashBytes(scratch, seed, written);
-  }
   let h = seed | 0;
   const blocks = n & ~3;
   let i = 0;
   for (; i < blocks; i += 4) {
-    h = mixBlock(
-      h,
-      text.charCodeAt(i) |
-        (text.charCodeAt(i + 1) << 8) |
-        (text.charCodeAt(i + 2) << 16) |
-        (text.charCodeAt(i + 3) << 24),
-    );
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 1);
+    const c = text.charCodeAt(i + 2);
+    const d = text.charCodeAt(i + 3);
+    if ((a | b | c | d) > 0x7f) return hashUtf8(text, seed);
+    h = mixBlock(h, a | (b << 8) | (c << 16) | (d << 24));
   }
   const rest = n & 3;
   if (rest > 0) {
-    let tail = 0;
-    if (rest === 3) tail ^= text.charCodeAt(i + 2) << 16;
-    if (rest >= 2) tail ^= text.charCodeAt(i + 1) << 8;
-    tail ^= text.charCodeAt(i);
-    h = mixTail(h, tail);
+    const a = text.charCodeAt(i);
+    const b = rest >= 2 ? text.charCodeAt(i + 1) : 0;
+    const c = rest === 3 ? text.charCodeAt(i + 2) : 0;
+    if ((a | b | c) > 0x7f) return hashUtf8(text, seed);
+    h = mixTail(h, a | (b << 8) | (c << 16));
   }
   return finish(h, n);
+}
+
+function hashUtf8(text: string, seed: number): number {
+  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
+  const { written } = encoder.encodeInto(text, scratch);
+  return hashBytes(scratch, seed, written);
 }
 
 /** MurmurHash3 x86 32-bit of the 4 little-endian bytes of a 32-bit integer. */
@@ -144,16 +139,25 @@ export function hash32(value: string | number | bigint | boolean, seed = 0): num
       }
       return hashString(value.toString(), seed);
     default:
-      if (Number.isInteger(value)) {
-        if (value >= INT32_MIN && value <= INT32_MAX) return hashInt(value, seed);
-        if (Number.isSafeInteger(value)) {
-          const low = value % TWO_POW_32;
-          return hashWords(low, Math.floor(value / TWO_POW_32), seed);
-        }
-      }
-      float64[0] = value;
-      return hashWords(float64Words[0], float64Words[1], seed);
+      return hashNumber(value, seed);
   }
+}
+
+/**
+ * The hash32 of a number: an integer in the int32 range hashes its 4 little-endian bytes
+ * (-0 as 0), another safe integer its 8 two's-complement bytes, any other number its
+ * float64 bytes.
+ */
+export function hashNumber(value: number, seed = 0): number {
+  if (Number.isInteger(value)) {
+    if (value >= INT32_MIN && value <= INT32_MAX) return hashInt(value, seed);
+    if (Number.isSafeInteger(value)) {
+      const low = value % TWO_POW_32;
+      return hashWords(low, Math.floor(value / TWO_POW_32), seed);
+    }
+  }
+  float64[0] = value;
+  return hashWords(float64Words[0], float64Words[1], seed);
 }
 
 /** Hash mapped to [0, 1), for hash-based splits and sampling. */

@@ -21,12 +21,10 @@ import {
   Vector,
   makeVector,
 } from 'apache-arrow';
-import { LemoptError, errorMessage } from '../../util/errors.js';
+import { LemoptError } from '../../util/errors.js';
 import {
-  DEFAULT_READ_BATCH_SIZE,
   type Cell,
   type ColumnSchema,
-  type DataSource,
   type LogicalType,
   type ReadOptions,
   type RecordBatch,
@@ -34,7 +32,7 @@ import {
   type SourceSchema,
   typeToString,
 } from '../types.js';
-import { resolveFiles } from './files.js';
+import { FileSource, fileError, openFileSource, readSchemas, type FileColumns } from './common.js';
 
 const MAGIC = 'ARROW1';
 
@@ -74,33 +72,17 @@ interface OpenedReader {
   close(): Promise<void>;
 }
 
-export class ArrowSource implements DataSource {
-  private schemaPromise: Promise<SourceSchema> | undefined;
+export class ArrowSource extends FileSource {
   private fileSchemas: Map<string, Schema> | undefined;
 
-  constructor(
-    readonly location: string,
-    readonly files: readonly string[],
-  ) {}
-
   /** Resolves `location` (file, folder or glob) and reads every file's schema, which must agree. */
-  static async open(location: string, files?: readonly string[]): Promise<ArrowSource> {
-    const source = new ArrowSource(location, files ?? (await resolveFiles(location, 'arrow')));
-    await source.schema();
-    return source;
+  static open(location: string, files?: readonly string[]): Promise<ArrowSource> {
+    return openFileSource(location, 'arrow', files, (found) => new ArrowSource(location, found));
   }
 
-  schema(): Promise<SourceSchema> {
-    this.schemaPromise ??= this.readSchema();
-    return this.schemaPromise;
-  }
-
-  private async readSchema(): Promise<SourceSchema> {
-    const infos: FileInfo[] = [];
-    for (const file of this.files) infos.push(await readFileInfo(file));
+  protected async readSchema(): Promise<SourceSchema> {
+    const infos = await readSchemas(this.location, this.files, 'Arrow', readFileInfo, fileColumns);
     const [first] = infos;
-    if (!first) throw new LemoptError(`${this.location}: no Arrow file to read`);
-    for (const other of infos.slice(1)) checkSameSchema(first, other);
     this.fileSchemas = new Map(infos.map((info) => [info.file, info.schema]));
     const columns: ColumnSchema[] = first.schema.fields.map((field: Field) => ({
       name: field.name,
@@ -114,11 +96,7 @@ export class ArrowSource implements DataSource {
   }
 
   async *batches(options: ReadOptions = {}): AsyncGenerator<RecordBatch> {
-    const schema = await this.schema();
-    const batchSize = checkBatchSize(this.location, options.batchSize);
-    const names = options.columns
-      ? checkProjection(this.files[0] ?? this.location, schema.columns, options.columns)
-      : schema.columns.map((column) => column.name);
+    const { batchSize, names } = await this.readPlan(options);
 
     for (const file of this.files) {
       const { reader, close } = await openReader(file);
@@ -158,34 +136,8 @@ export class ArrowSource implements DataSource {
   }
 }
 
-/** Same as the other sources: a missing column names the file and lists the columns. */
-function checkProjection(
-  file: string,
-  columns: readonly ColumnSchema[],
-  requested: readonly string[],
-): readonly string[] {
-  const available = new Set(columns.map((column) => column.name));
-  for (const name of requested) {
-    if (!available.has(name)) {
-      throw new LemoptError(
-        `${file}: no column '${name}'; columns are: ${columns.map((column) => column.name).join(', ')}`,
-      );
-    }
-  }
-  return requested;
-}
-
-function checkBatchSize(location: string, batchSize: number | undefined): number {
-  const size = batchSize ?? DEFAULT_READ_BATCH_SIZE;
-  if (!Number.isInteger(size) || size < 1) {
-    throw new LemoptError(`${location}: the batch size must be a positive integer, got ${size}`);
-  }
-  return size;
-}
-
 function readError(file: string, error: unknown): LemoptError {
-  if (error instanceof LemoptError) return error;
-  return new LemoptError(`${file}: cannot read it as Arrow IPC (${errorMessage(error)})`, { cause: error });
+  return fileError(file, 'cannot read it as Arrow IPC', error);
 }
 
 /**
@@ -234,8 +186,7 @@ async function openReader(file: string): Promise<OpenedReader> {
   try {
     fileFormat = (await sniffFormat(file)) === 'file';
   } catch (error) {
-    if (error instanceof LemoptError) throw error;
-    throw new LemoptError(`${file}: cannot open (${errorMessage(error)})`, { cause: error });
+    throw fileError(file, 'cannot open', error);
   }
   let handle: FileHandle | undefined;
   let stream: ReadStream | undefined;
@@ -308,25 +259,13 @@ async function countFileRows(
   }
 }
 
-function checkSameSchema(first: FileInfo, other: FileInfo): void {
-  const mismatch = (detail: string) =>
-    new LemoptError(`${other.file}: ${detail}; all files of a source must share one schema`);
-  const firstFields = new Map(first.schema.fields.map((field) => [field.name, field]));
-  const otherNames = new Set(other.schema.fields.map((field) => field.name));
-  for (const field of first.schema.fields) {
-    if (!otherNames.has(field.name)) throw mismatch(`no column '${field.name}', which ${first.file} has`);
-  }
-  for (const field of other.schema.fields) {
-    const expected = firstFields.get(field.name);
-    if (!expected) throw mismatch(`column '${field.name}' is not in ${first.file}`);
-    const a = typeToString(arrowLogicalType(expected.type));
-    const b = typeToString(arrowLogicalType(field.type));
-    if (a !== b) {
-      throw mismatch(
-        `column '${field.name}' is ${b} (${String(field.type)}) here but ${a} (${String(expected.type)}) in ${first.file}`,
-      );
-    }
-  }
+/** Files agree on the logical type of each column; errors also show the Arrow type. */
+function fileColumns(info: FileInfo): FileColumns {
+  const columns = info.schema.fields.map((field) => {
+    const type = typeToString(arrowLogicalType(field.type));
+    return { name: field.name, type, shown: `${type} (${String(field.type)})` };
+  });
+  return { file: info.file, columns };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,21 +6,18 @@
  * not fit its column's type stops the read with the file, row, line and column.
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse, type Parser } from 'csv-parse';
 import { LemoptError, errorMessage } from '../../util/errors.js';
 import {
-  DEFAULT_READ_BATCH_SIZE,
   type Cell,
   type ColumnSchema,
-  type DataSource,
   type ReadOptions,
   type RecordBatch,
   type SourceSchema,
 } from '../types.js';
-import { resolveFiles } from './files.js';
+import { FileSource, fileError, openFile, openFileSource } from './common.js';
 
 export interface CsvOptions {
   /** Field separator. Default: ',' for .csv, tab for .tsv, else sniffed from the first lines. */
@@ -66,17 +63,14 @@ const INT_PATTERN = /^\s*[+-]?\d+\s*$/;
 const FLOAT_PATTERN = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 const BOOL_PATTERN = /^(true|false)$/i;
 
-export class CsvSource implements DataSource {
+export class CsvSource extends FileSource {
   private readonly options: CsvOptions;
   private readonly nulls: ReadonlySet<string>;
   private readonly maxNullLength: number;
   private layoutPromise: Promise<Layout> | undefined;
 
-  constructor(
-    readonly location: string,
-    readonly files: readonly string[],
-    options: CsvOptions = {},
-  ) {
+  constructor(location: string, files: readonly string[], options: CsvOptions = {}) {
+    super(location, files);
     this.options = options;
     const nulls = options.nullValues ?? DEFAULT_NULL_VALUES;
     this.nulls = new Set(nulls);
@@ -85,17 +79,11 @@ export class CsvSource implements DataSource {
   }
 
   /** Resolves `location` (file, folder or glob), reads the header and infers column types. */
-  static async open(
-    location: string,
-    options: CsvOptions = {},
-    files?: readonly string[],
-  ): Promise<CsvSource> {
-    const source = new CsvSource(location, files ?? (await resolveFiles(location, 'csv')), options);
-    await source.schema();
-    return source;
+  static open(location: string, options: CsvOptions = {}, files?: readonly string[]): Promise<CsvSource> {
+    return openFileSource(location, 'csv', files, (found) => new CsvSource(location, found, options));
   }
 
-  async schema(): Promise<SourceSchema> {
+  protected async readSchema(): Promise<SourceSchema> {
     const layout = await this.layout();
     const columns: ColumnSchema[] = layout.names.map((name, i) => ({
       name,
@@ -236,20 +224,9 @@ export class CsvSource implements DataSource {
   }
 
   async *batches(options: ReadOptions = {}): AsyncGenerator<RecordBatch> {
+    const { batchSize, names } = await this.readPlan(options);
     const layout = await this.layout();
-    const batchSize = options.batchSize ?? DEFAULT_READ_BATCH_SIZE;
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new LemoptError(`${this.location}: the batch size must be a positive integer, got ${batchSize}`);
-    }
-    const first = this.files[0] ?? this.location;
-    const names = options.columns ?? layout.names;
-    const indices = names.map((name) => {
-      const index = layout.names.indexOf(name);
-      if (index < 0) {
-        throw new LemoptError(`${first}: no column '${name}'; columns are: ${layout.names.join(', ')}`);
-      }
-      return index;
-    });
+    const indices = names.map((name) => layout.names.indexOf(name));
 
     const isNull = (value: string) => this.isNull(value);
     for (const file of this.files) {
@@ -439,16 +416,15 @@ function parseError(file: string, error: unknown, width: number, hasHeader: bool
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 async function isGzip(file: string): Promise<boolean> {
-  let handle;
+  const handle = await openFile(file);
   try {
-    handle = await open(file, 'r');
     const head = Buffer.alloc(2);
     const { bytesRead } = await handle.read(head, 0, 2, 0);
     return bytesRead === 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
   } catch (error) {
-    throw new LemoptError(`${file}: cannot open (${errorMessage(error)})`, { cause: error });
+    throw fileError(file, 'cannot open', error);
   } finally {
-    await handle?.close();
+    await handle.close();
   }
 }
 

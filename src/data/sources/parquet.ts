@@ -31,7 +31,7 @@
  * - types lemopt does not encode (structs, maps, intervals, raw fixed-length bytes):
  *   JSON or hex strings, for inspect
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import {
   parquetMetadataAsync,
@@ -57,19 +57,17 @@ import { deltaBinaryUnpack, deltaByteArray, deltaLengthByteArray } from 'hyparqu
 import { byteStreamSplit } from 'hyparquet/src/encoding.js';
 import { readPlain } from 'hyparquet/src/plain.js';
 import { getMaxDefinitionLevel, getMaxRepetitionLevel, getTreePath } from 'hyparquet/src/schema.js';
-import { LemoptError, errorMessage } from '../../util/errors.js';
+import type { LemoptError } from '../../util/errors.js';
 import {
-  DEFAULT_READ_BATCH_SIZE,
   typeToString,
   type Cell,
   type ColumnSchema,
-  type DataSource,
   type LogicalType,
   type ReadOptions,
   type RecordBatch,
   type SourceSchema,
 } from '../types.js';
-import { resolveFiles } from './files.js';
+import { FileSource, fileError, openFile, openFileSource, readSchemas, type FileColumns } from './common.js';
 
 type ColumnDecoder = Parameters<typeof convert>[1];
 
@@ -217,8 +215,7 @@ interface FileInfo {
 }
 
 function unreadable(file: string, error: unknown): LemoptError {
-  if (error instanceof LemoptError) return error;
-  return new LemoptError(`${file}: not a readable Parquet file (${errorMessage(error)})`, { cause: error });
+  return fileError(file, 'not a readable Parquet file', error);
 }
 
 /** Byte ranges of an open file, as the AsyncBuffer hyparquet reads the footer from. */
@@ -270,12 +267,7 @@ function checkMetadata(metadata: FileMetaData, size: number): void {
 }
 
 async function readFileInfo(file: string): Promise<FileInfo> {
-  let handle: FileHandle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    throw new LemoptError(`${file}: cannot open (${errorMessage(error)})`, { cause: error });
-  }
+  const handle = await openFile(file);
   try {
     const { size } = await handle.stat();
     if (size < 12) throw new Error(`only ${size} bytes`);
@@ -302,55 +294,27 @@ async function readFileInfo(file: string): Promise<FileInfo> {
   }
 }
 
-function checkSameSchema(first: FileInfo, other: FileInfo): void {
-  const mismatch = (detail: string) =>
-    new LemoptError(`${other.file}: ${detail}; all files of a source must share one schema`);
-  const types = new Map(first.columns.map((column) => [column.name, typeToString(column.type)]));
-  const names = new Set(other.columns.map((column) => column.name));
-  for (const column of first.columns) {
-    if (!names.has(column.name)) throw mismatch(`no column '${column.name}', which ${first.file} has`);
-  }
-  for (const column of other.columns) {
-    const expected = types.get(column.name);
-    if (expected === undefined) throw mismatch(`column '${column.name}' is not in ${first.file}`);
-    const actual = typeToString(column.type);
-    if (actual !== expected) {
-      throw mismatch(`column '${column.name}' is ${actual} here but ${expected} in ${first.file}`);
-    }
-  }
+/** Files agree on the logical type of each column. */
+function fileColumns(info: FileInfo): FileColumns {
+  const columns = info.columns.map((column) => ({ name: column.name, type: typeToString(column.type) }));
+  return { file: info.file, columns };
 }
 
 // ---------------------------------------------------------------------------------------
 // Source
 
-export class ParquetSource implements DataSource {
+export class ParquetSource extends FileSource {
   readonly partitionable = true;
-  private schemaPromise: Promise<SourceSchema> | undefined;
   private infos: Map<string, FileInfo> | undefined;
 
-  constructor(
-    readonly location: string,
-    readonly files: readonly string[],
-  ) {}
-
   /** Resolves `location` (file, folder of part files, or glob) and reads every footer. */
-  static async open(location: string, files?: readonly string[]): Promise<ParquetSource> {
-    const source = new ParquetSource(location, files ?? (await resolveFiles(location, 'parquet')));
-    await source.schema();
-    return source;
+  static open(location: string, files?: readonly string[]): Promise<ParquetSource> {
+    return openFileSource(location, 'parquet', files, (found) => new ParquetSource(location, found));
   }
 
-  schema(): Promise<SourceSchema> {
-    this.schemaPromise ??= this.readSchema();
-    return this.schemaPromise;
-  }
-
-  private async readSchema(): Promise<SourceSchema> {
-    const infos: FileInfo[] = [];
-    for (const file of this.files) infos.push(await readFileInfo(file));
+  protected async readSchema(): Promise<SourceSchema> {
+    const infos = await readSchemas(this.location, this.files, 'Parquet', readFileInfo, fileColumns);
     const [first] = infos;
-    if (!first) throw new LemoptError(`${this.location}: no Parquet file to read`);
-    for (const other of infos.slice(1)) checkSameSchema(first, other);
     this.infos = new Map(infos.map((info) => [info.file, info]));
     const numRows = infos.reduce((sum, info) => sum + Number(info.metadata.num_rows), 0);
     return { columns: first.columns, numRows };
@@ -362,18 +326,7 @@ export class ParquetSource implements DataSource {
   }
 
   async *batches(options: ReadOptions = {}): AsyncGenerator<RecordBatch> {
-    const schema = await this.schema();
-    const batchSize = options.batchSize ?? DEFAULT_READ_BATCH_SIZE;
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new LemoptError(`${this.location}: the batch size must be a positive integer, got ${batchSize}`);
-    }
-    const available = schema.columns.map((column) => column.name);
-    const names = options.columns ?? available;
-    for (const name of names) {
-      if (!available.includes(name)) {
-        throw new LemoptError(`${this.files[0]}: no column '${name}'; columns are: ${available.join(', ')}`);
-      }
-    }
+    const { batchSize, names } = await this.readPlan(options);
     const partition = options.partition ?? { index: 0, count: 1 };
     const position = { row: 0, group: 0 };
     for (const file of this.files) {
@@ -404,12 +357,7 @@ async function* readFile(
   position.row += Number(metadata.num_rows);
   if (!mine.includes(true)) return;
   const nodes = names.map((name) => tree.children.find((child) => child.element.name === name) as SchemaTree);
-  let handle: FileHandle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    throw new LemoptError(`${file}: cannot open (${errorMessage(error)})`, { cause: error });
-  }
+  const handle = await openFile(file);
   try {
     let groupStart = 0;
     for (const [g, group] of metadata.row_groups.entries()) {

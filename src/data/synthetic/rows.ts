@@ -188,24 +188,19 @@ export class RowGenerator {
     markSeen(counts.seen.get('user_id')!, userId);
     markSeen(counts.seen.get('item_id')!, itemId);
 
+    const fixed = new Map<string, ColumnSource['data']>([
+      ['timestamp', timestamp],
+      ['user_id', userId],
+      ['item_id', itemId],
+      ['rating', rating],
+      ['label', label],
+    ]);
     const columns: ColumnSource[] = [];
     for (const column of this.layout) {
-      switch (column.name) {
-        case 'timestamp':
-          columns.push({ name: column.name, data: timestamp });
-          continue;
-        case 'user_id':
-          columns.push({ name: column.name, data: userId });
-          continue;
-        case 'item_id':
-          columns.push({ name: column.name, data: itemId });
-          continue;
-        case 'rating':
-          columns.push({ name: column.name, data: rating });
-          continue;
-        case 'label':
-          columns.push({ name: column.name, data: label });
-          continue;
+      const data = fixed.get(column.name);
+      if (data) {
+        columns.push({ name: column.name, data });
+        continue;
       }
       const feature = column.feature!;
       const entity = feature.spec.tower === 'user' ? userIndex : itemIndex;
@@ -248,43 +243,35 @@ export class RowGenerator {
           nulls++;
         } else data[i] = value;
       }
-      counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
+      addNulls(counts, name, nulls);
       return data;
     }
     const seen = counts.seen.get(name)!;
     const ids = feature.ids;
-    if (feature.strings) {
-      const strings = feature.strings;
-      const data = new Array<string | null>(count);
-      for (let i = 0; i < count; i++) {
-        const id = ids[entity[i]];
-        seen[id] = 1;
-        if (id === 0) {
-          data[i] = null;
-          nulls++;
-        } else data[i] = strings[id];
-      }
-      counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
-      return data;
-    }
-    if (!column.nullable) {
+    const strings = feature.strings;
+    if (!strings && !column.nullable) {
       const data = new Int32Array(count);
       for (let i = 0; i < count; i++) data[i] = ids[entity[i]];
       markSeen(seen, data);
       return data;
     }
-    const data = new Array<number | null>(count);
+    // String labels, or ids with nulls: id 0 is null.
+    const data = new Array<string | number | null>(count);
     for (let i = 0; i < count; i++) {
       const id = ids[entity[i]];
       seen[id] = 1;
       if (id === 0) {
         data[i] = null;
         nulls++;
-      } else data[i] = id;
+      } else data[i] = strings ? strings[id] : id;
     }
-    counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
+    addNulls(counts, name, nulls);
     return data;
   }
+}
+
+function addNulls(counts: DataCounts, name: string, nulls: number): void {
+  counts.nulls.set(name, (counts.nulls.get(name) ?? 0) + nulls);
 }
 
 function markSeen(seen: Uint8Array, ids: Int32Array): void {
