@@ -50,6 +50,13 @@ describe('CsvSource', () => {
     expect(columns.n).toEqual([2, 3, 4, 5]);
   });
 
+  it('names a missing file when opened with an explicit file list', async () => {
+    const missing = tmp.file('missing.csv');
+    await expect(CsvSource.open(missing, {}, [missing])).rejects.toThrow(
+      `${missing}: cannot open (ENOENT: no such file or directory, open '${missing}')`,
+    );
+  });
+
   it('names columns column_1..n without a header', async () => {
     const file = await write('.csv', '1,x,2.5\n2,y,3.5\n');
     const source = await open(file, { header: false });

@@ -430,8 +430,11 @@ async function isGzip(file: string): Promise<boolean> {
 
 /** The file's bytes, decompressed when gzip. */
 async function openBytes(file: string): Promise<Readable[]> {
+  // The gzip check opens the file first, so a missing file fails there with a clear error
+  // instead of as an unhandled 'error' event of a stream opened too early.
+  const gzip = await isGzip(file);
   const streams: Readable[] = [createReadStream(file, { highWaterMark: 256 * 1024 })];
-  if (await isGzip(file)) streams.push(createGunzip());
+  if (gzip) streams.push(createGunzip());
   return streams;
 }
 
