@@ -5,6 +5,7 @@ import { LemoptError } from '../util/errors.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareCommand } from './commands/prepare.js';
+import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { UsageError } from './usage.js';
 
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(inspectCommand)
     .command(validateCommand)
     .command(prepareCommand)
+    .command(trainCommand)
     .demandCommand(1, 'Name a command; `lemopt --help` lists them.')
     .strict()
     .recommendCommands()

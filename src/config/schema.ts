@@ -152,6 +152,12 @@ const trainSchema = z.strictObject({
   weight_decay: z.number().min(0).default(0),
   shuffle_buffer: z.number().int().min(0).default(65_536),
   seed: z.number().int().default(0),
+  /** Learning-rate schedule over steps, for the dense part and the embeddings alike. */
+  lr_schedule: z.enum(['constant', 'exponential', 'cosine']).default('constant'),
+  /** exponential: the factor applied to the learning rate per epoch. */
+  lr_decay: z.number().positive().max(1).default(0.5),
+  /** Stop after this many epochs without a better validation AUC and keep the best epoch; 0: off. */
+  early_stopping_patience: z.number().int().min(0).default(2),
 });
 
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {

@@ -1,0 +1,56 @@
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../config/load.js';
+import { runTraining } from '../../experiment/train.js';
+import { createProgress, type Progress } from '../progress.js';
+
+interface TrainArgs {
+  config: string;
+  backend?: string;
+  quiet: boolean;
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: 'train <config>',
+  describe: 'Train the full model (every group at full dimension); evaluate on valid each epoch and on test',
+  builder: (yargs) =>
+    yargs
+      .positional('config', { type: 'string', demandOption: true, describe: 'YAML run config' })
+      .option('backend', {
+        choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
+        describe: 'tfjs backend; overrides LEMOPT_BACKEND and model.backend',
+      })
+      .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' }),
+  handler: async (args) => {
+    const { config } = await loadConfig(args.config);
+    const say = (line: string): void => {
+      if (!args.quiet) process.stderr.write(`${line}\n`);
+    };
+    let progress: Progress | undefined;
+    let currentEpoch = 0;
+    const result = await runTraining(config, {
+      backend: args.backend,
+      log: (line) => {
+        progress?.stop();
+        progress = undefined;
+        say(line);
+      },
+      onStep: (epoch, examples, loss) => {
+        if (epoch !== currentEpoch) {
+          currentEpoch = epoch;
+          progress = createProgress(`epoch ${epoch}`, undefined, { quiet: args.quiet });
+        }
+        progress?.update(examples, `loss ${loss.toFixed(4)}`);
+      },
+    });
+    const { test, valid } = result;
+    process.stdout.write(
+      [
+        `backend: ${result.backend}`,
+        `valid: AUC ${valid.auc.toFixed(4)}, logloss ${valid.logloss.toFixed(4)}, accuracy ${valid.accuracy.toFixed(4)}`,
+        `test:  AUC ${test.auc.toFixed(4)}, logloss ${test.logloss.toFixed(4)}, accuracy ${test.accuracy.toFixed(4)} (${test.examples} examples)`,
+        `run folder: ${result.runDir}`,
+        '',
+      ].join('\n'),
+    );
+  },
+};

@@ -1,0 +1,53 @@
+import { appendFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunConfig } from '../config/schema.js';
+import { prepareDataset } from '../data/dataset.js';
+import { describeBackend, selectBackend } from '../model/backend.js';
+import { trainFullModel, type EpochReport, type TrainResult } from '../model/trainer.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { openRunFolder } from './run-folder.js';
+
+export const METRICS_LOG_FILE = 'metrics.jsonl';
+export const METRICS_FILE = 'metrics.json';
+
+export interface TrainRunOptions {
+  /** --backend; wins over LEMOPT_BACKEND and model.backend. */
+  readonly backend?: string;
+  readonly log?: (line: string) => void;
+  readonly onStep?: (epoch: number, examples: number, loss: number) => void;
+}
+
+export interface TrainRunResult extends TrainResult {
+  readonly runDir: string;
+  readonly backend: string;
+}
+
+/**
+ * `lemopt train`: the full model (every group, full dimension) on the train split,
+ * evaluated on valid each epoch and on test at the end. The run folder gets the resolved
+ * config, the vocabularies, metrics.jsonl (one line per epoch) and metrics.json.
+ */
+export async function runTraining(config: RunConfig, options: TrainRunOptions = {}): Promise<TrainRunResult> {
+  const log = options.log ?? (() => undefined);
+  const runDir = await openRunFolder(config);
+  const choice = await selectBackend({ flag: options.backend, config: config.model.backend });
+  log(describeBackend(choice));
+  const dataset = await prepareDataset(config, { cacheDir: runDir });
+  const metricsLog = path.join(runDir, METRICS_LOG_FILE);
+  await rm(metricsLog, { force: true });
+  const result = await trainFullModel(config, dataset, {
+    onStep: options.onStep,
+    onEpoch: async (report: EpochReport) => {
+      await appendFile(metricsLog, `${JSON.stringify(report)}\n`);
+      log(
+        `epoch ${report.epoch}: train loss ${report.trainLoss.toFixed(4)}, valid AUC ${report.valid.auc.toFixed(4)}, ` +
+          `logloss ${report.valid.logloss.toFixed(4)}, ${Math.round(report.examplesPerSecond)} examples/s`,
+      );
+    },
+  });
+  await writeFileAtomic(
+    path.join(runDir, METRICS_FILE),
+    `${JSON.stringify({ backend: choice.backend, ...result }, null, 2)}\n`,
+  );
+  return { ...result, runDir, backend: choice.backend };
+}
