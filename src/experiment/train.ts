@@ -1,7 +1,8 @@
-import { appendFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { prepareDataset } from '../data/dataset.js';
+import { SYNTHETIC_TRUTH_FILE } from '../data/synthetic.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
 import { trainFullModel, type EpochReport, type TrainResult } from '../model/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -20,6 +21,24 @@ export interface TrainRunOptions {
 export interface TrainRunResult extends TrainResult {
   readonly runDir: string;
   readonly backend: string;
+  /** From the generator's ground_truth.json beside the data, when there is one. */
+  readonly groundTruth?: { readonly ceilingAuc: number; readonly signalColumnsAuc: number };
+}
+
+/** The AUC ceilings that `lemopt generate` records next to its data, if the source is such data. */
+async function readGroundTruth(source: string): Promise<TrainRunResult['groundTruth']> {
+  const file = path.join(path.dirname(source), SYNTHETIC_TRUTH_FILE);
+  try {
+    const truth = JSON.parse(await readFile(file, 'utf8')) as {
+      metrics?: { ceiling_auc?: number; signal_columns_auc?: number };
+    };
+    const { ceiling_auc: ceilingAuc, signal_columns_auc: signalColumnsAuc } = truth.metrics ?? {};
+    return ceilingAuc === undefined || signalColumnsAuc === undefined
+      ? undefined
+      : { ceilingAuc, signalColumnsAuc };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -49,5 +68,10 @@ export async function runTraining(config: RunConfig, options: TrainRunOptions = 
     path.join(runDir, METRICS_FILE),
     `${JSON.stringify({ backend: choice.backend, ...result }, null, 2)}\n`,
   );
-  return { ...result, runDir, backend: choice.backend };
+  return {
+    ...result,
+    runDir,
+    backend: choice.backend,
+    groundTruth: await readGroundTruth(config.data.source),
+  };
 }

@@ -48,6 +48,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         `backend: ${result.backend}`,
         `valid: AUC ${valid.auc.toFixed(4)}, logloss ${valid.logloss.toFixed(4)}, accuracy ${valid.accuracy.toFixed(4)}`,
         `test:  AUC ${test.auc.toFixed(4)}, logloss ${test.logloss.toFixed(4)}, accuracy ${test.accuracy.toFixed(4)} (${test.examples} examples)`,
+        ...(result.groundTruth
+          ? [
+              `ground truth: AUC ceiling ${result.groundTruth.ceilingAuc.toFixed(4)} (true latents), ` +
+                `${result.groundTruth.signalColumnsAuc.toFixed(4)} from all signal columns without ids`,
+            ]
+          : []),
         `run folder: ${result.runDir}`,
         '',
       ].join('\n'),
