@@ -56,6 +56,61 @@ describe('full-model training', () => {
     expect(second.epochs[0].trainLoss).toBe(first.epochs[0].trainLoss);
   });
 
+  it.each([
+    ['in the first epoch', 80],
+    ['in the second epoch, after a best epoch was saved', 150],
+  ])('resumes a run killed %s and ends with the same metrics', async (_when, killAt) => {
+    const cfg = config(3, 1);
+    const dataset = await prepareDataset(cfg);
+    const uninterrupted = await trainFullModel(cfg, dataset);
+    const dir = `checkpoints-${killAt}`;
+    const checkpoints = {
+      file: tmp.file(dir, 'run.ckpt'),
+      bestFile: tmp.file(dir, 'best.ckpt'),
+      key: 'k',
+      everyBatches: 7,
+    };
+    let steps = 0;
+    const killed = trainFullModel(
+      cfg,
+      dataset,
+      {
+        onStep: () => {
+          steps += 1;
+          if (steps === killAt) throw new Error('killed');
+        },
+      },
+      checkpoints,
+    );
+    await expect(killed).rejects.toThrow('killed');
+    const resumed = await trainFullModel(cfg, dataset, {}, checkpoints);
+    expect(resumed.epochs.map((epoch) => [epoch.trainLoss, epoch.valid])).toEqual(
+      uninterrupted.epochs.map((epoch) => [epoch.trainLoss, epoch.valid]),
+    );
+    expect(resumed.test).toEqual(uninterrupted.test);
+    expect(resumed.bestEpoch).toBe(uninterrupted.bestEpoch);
+  });
+
+  it('ignores a checkpoint of another run', async () => {
+    const cfg = config(1);
+    const dataset = await prepareDataset(cfg);
+    const checkpoints = {
+      file: tmp.file('other', 'run.ckpt'),
+      bestFile: tmp.file('other', 'best.ckpt'),
+      key: 'a',
+      everyBatches: 5,
+    };
+    const first = await trainFullModel(cfg, dataset, {}, checkpoints);
+    let steps = 0;
+    const count = { onStep: () => (steps += 1) };
+    const sameRun = await trainFullModel(cfg, dataset, count, checkpoints);
+    expect(steps).toBe(0); // its checkpoint says the run is complete: nothing to train
+    expect(sameRun.test).toEqual(first.test);
+    const otherRun = await trainFullModel(cfg, dataset, count, { ...checkpoints, key: 'b' });
+    expect(steps).toBeGreaterThan(50);
+    expect(otherRun.test).toEqual(first.test);
+  });
+
   it('keeps the best epoch by validation AUC when stopping early', async () => {
     const result = await trainFullModel(config(3, 1), await prepareDataset(config(3, 1)));
     const bestAuc = Math.max(...result.epochs.map((epoch) => epoch.valid.auc));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFile, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
@@ -10,6 +11,17 @@ import { openRunFolder } from './run-folder.js';
 
 export const METRICS_LOG_FILE = 'metrics.jsonl';
 export const METRICS_FILE = 'metrics.json';
+export const CHECKPOINT_FILE = 'checkpoint.ckpt';
+export const BEST_CHECKPOINT_FILE = 'best.ckpt';
+
+/** Everything that shapes training; a checkpoint from a run with another key is not resumed. */
+function runKey(config: RunConfig): string {
+  const { data, features, groups, model, train } = config;
+  return createHash('sha256')
+    .update(JSON.stringify({ data, features, groups, model, train }))
+    .digest('hex')
+    .slice(0, 16);
+}
 
 export interface TrainRunOptions {
   /** --backend; wins over LEMOPT_BACKEND and model.backend. */
@@ -54,16 +66,32 @@ export async function runTraining(config: RunConfig, options: TrainRunOptions = 
   const dataset = await prepareDataset(config, { cacheDir: runDir });
   const metricsLog = path.join(runDir, METRICS_LOG_FILE);
   await rm(metricsLog, { force: true });
-  const result = await trainFullModel(config, dataset, {
-    onStep: options.onStep,
-    onEpoch: async (report: EpochReport) => {
-      await appendFile(metricsLog, `${JSON.stringify(report)}\n`);
-      log(
-        `epoch ${report.epoch}: train loss ${report.trainLoss.toFixed(4)}, valid AUC ${report.valid.auc.toFixed(4)}, ` +
-          `logloss ${report.valid.logloss.toFixed(4)}, ${Math.round(report.examplesPerSecond)} examples/s`,
-      );
+  const checkpoints = {
+    file: path.join(runDir, CHECKPOINT_FILE),
+    bestFile: path.join(runDir, BEST_CHECKPOINT_FILE),
+    key: runKey(config),
+    everyBatches: config.train.checkpoint_every,
+  };
+  const result = await trainFullModel(
+    config,
+    dataset,
+    {
+      onStep: options.onStep,
+      onEpoch: async (report: EpochReport) => {
+        await appendFile(metricsLog, `${JSON.stringify(report)}\n`);
+        log(
+          `epoch ${report.epoch}: train loss ${report.trainLoss.toFixed(4)}, valid AUC ${report.valid.auc.toFixed(4)}, ` +
+            `logloss ${report.valid.logloss.toFixed(4)}, ${Math.round(report.examplesPerSecond)} examples/s`,
+        );
+      },
     },
-  });
+    checkpoints,
+  );
+  // Complete even when this process resumed part-way: every epoch, one line each.
+  await writeFileAtomic(metricsLog, result.epochs.map((report) => `${JSON.stringify(report)}\n`).join(''));
+  // A finished run needs no resuming: its checkpoints go, its metrics stay.
+  await rm(checkpoints.file, { force: true });
+  await rm(checkpoints.bestFile, { force: true });
   await writeFileAtomic(
     path.join(runDir, METRICS_FILE),
     `${JSON.stringify({ backend: choice.backend, ...result }, null, 2)}\n`,

@@ -12,8 +12,8 @@ import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/stor
 import { binaryMetrics, type BinaryMetrics } from './metrics.js';
 import { learningRateFactor } from './schedule.js';
 import { TwoTowerModel } from './two-tower.js';
-import type { NamedArray } from './variables.js';
-import type { StateArray } from '../embedding/store.js';
+import { readCheckpoint, writeCheckpoint, type TrainingState } from './checkpoint.js';
+import { LemoptError } from '../util/errors.js';
 
 export interface EpochReport {
   readonly epoch: number;
@@ -38,6 +38,30 @@ export interface TrainHooks {
   readonly onEpoch?: (report: EpochReport) => void | Promise<void>;
 }
 
+export interface CheckpointOptions {
+  /** The checkpoint file; training resumes from it when it exists and `key` matches. */
+  readonly file: string;
+  /** Where the best epoch's weights are kept for early stopping. */
+  readonly bestFile: string;
+  /** Identifies the run (a hash of its config): a checkpoint of another run is ignored. */
+  readonly key: string;
+  /** Write a checkpoint every this many batches (and at the end of every epoch). */
+  readonly everyBatches: number;
+}
+
+/** Where training stands, saved in every checkpoint. */
+interface Progress {
+  readonly key: string;
+  readonly epoch: number;
+  /** Batches of `epoch` already trained. */
+  readonly batches: number;
+  readonly examples: number;
+  readonly lossSum: number;
+  readonly epochExamples: number;
+  readonly reports: readonly EpochReport[];
+  readonly best?: EpochReport;
+}
+
 /** The store and model for a config, with every group at its full dimension and gated as one candidate. */
 export function buildFullModel(
   config: RunConfig,
@@ -58,19 +82,49 @@ export async function trainFullModel(
   config: RunConfig,
   dataset: PreparedDataset,
   hooks: TrainHooks = {},
+  checkpoints?: CheckpointOptions,
 ): Promise<TrainResult> {
   const { store, model } = buildFullModel(config, dataset);
   try {
     const { train } = config;
-    const reports: EpochReport[] = [];
+    const resumed = checkpoints ? await readCheckpoint<Progress>(checkpoints.file) : undefined;
+    const start = resumed?.progress.key === checkpoints?.key ? resumed : undefined;
+    if (start) restore(store, model, start.state);
+    const reports: EpochReport[] = [...(start?.progress.reports ?? [])];
     // Until the first epoch has counted them, train rows are estimated from the split fractions.
-    let epochExamples = Math.max(1, dataset.stats.rows * config.data.split.train);
-    let best: { report: EpochReport; snapshot: Snapshot } | undefined;
-    for (let epoch = 1; epoch <= train.epochs; epoch++) {
+    let epochExamples =
+      start?.progress.epochExamples ?? Math.max(1, dataset.stats.rows * config.data.split.train);
+    let best: { report: EpochReport; snapshot?: TrainingState } | undefined = start?.progress.best && {
+      report: start.progress.best,
+    };
+    const firstEpoch = start?.progress.epoch ?? 1;
+    const patience = train.early_stopping_patience;
+    const stopped = (): boolean =>
+      patience > 0 &&
+      best !== undefined &&
+      reports.length > 0 &&
+      reports.at(-1)!.epoch - best.report.epoch >= patience;
+    for (let epoch = firstEpoch; epoch <= train.epochs && !stopped(); epoch++) {
       const started = performance.now();
-      let examples = 0;
-      let lossSum = 0;
+      const resuming = start && epoch === firstEpoch ? start.progress : undefined;
+      let examples = resuming?.examples ?? 0;
+      let lossSum = resuming?.lossSum ?? 0;
+      let done = 0;
       let learningRate = train.learning_rate;
+      const save = async (batchesDone: number, nextEpoch = epoch): Promise<void> => {
+        if (!checkpoints) return;
+        const progress: Progress = {
+          key: checkpoints.key,
+          epoch: nextEpoch,
+          batches: batchesDone,
+          examples: nextEpoch === epoch ? examples : 0,
+          lossSum: nextEpoch === epoch ? lossSum : 0,
+          epochExamples,
+          reports,
+          best: best?.report,
+        };
+        await writeCheckpoint(checkpoints.file, trainingState(store, model), progress);
+      };
       const trainBatches = batches(dataset.encodedBatches(), {
         split: TRAIN,
         batchSize: train.batch_size,
@@ -78,6 +132,9 @@ export async function trainFullModel(
         seed: train.seed * 1000 + epoch,
       });
       for await (const batch of prefetch(trainBatches)) {
+        done += 1;
+        // The epoch's batch order is fixed by its seed: a resumed epoch skips what it trained.
+        if (resuming && done <= resuming.batches) continue;
         const factor = learningRateFactor(train, epoch - 1 + Math.min(1, examples / epochExamples));
         learningRate = train.learning_rate * factor;
         const inputs = store.forward(batch);
@@ -89,6 +146,7 @@ export async function trainFullModel(
         store.update(train.embedding_learning_rate * factor);
         examples += batch.numRows;
         lossSum += step.loss * batch.numRows;
+        if (checkpoints && done % checkpoints.everyBatches === 0) await save(done);
         hooks.onStep?.(epoch, examples, step.loss);
       }
       epochExamples = Math.max(1, examples);
@@ -105,13 +163,19 @@ export async function trainFullModel(
       };
       reports.push(report);
       await hooks.onEpoch?.(report);
-      if (!best || valid.auc > best.report.valid.auc) best = { report, snapshot: snapshot(store, model) };
-      const patience = train.early_stopping_patience;
-      if (patience > 0 && epoch - best.report.epoch >= patience) break;
+      if (!best || valid.auc > best.report.valid.auc) {
+        best = { report, snapshot: trainingState(store, model, true) };
+        if (checkpoints) await writeCheckpoint(checkpoints.bestFile, best.snapshot!, { epoch });
+      }
+      await save(0, epoch + 1);
     }
     // Early stopping keeps the best epoch's weights; without it the last epoch's stand.
     const kept = train.early_stopping_patience > 0 ? best! : undefined;
-    if (kept && kept.report !== reports.at(-1)) restore(store, model, kept.snapshot);
+    if (kept && kept.report.epoch !== reports.at(-1)!.epoch) {
+      const snapshot = kept.snapshot ?? (await readCheckpoint(checkpoints!.bestFile))?.state;
+      if (!snapshot) throw new LemoptError(`${checkpoints!.bestFile}: the best epoch's weights are missing`);
+      restore(store, model, snapshot);
+    }
     const test = await evaluate(dataset, store, model, TEST, train.batch_size);
     const final = kept?.report ?? reports.at(-1)!;
     return { epochs: reports, bestEpoch: final.epoch, valid: final.valid, test };
@@ -120,20 +184,16 @@ export async function trainFullModel(
   }
 }
 
-interface Snapshot {
-  readonly embeddings: StateArray[];
-  readonly dense: NamedArray[];
+/** Every weight and optimizer state; `copy` for a snapshot that must outlive further training. */
+function trainingState(store: EmbeddingStore, model: TwoTowerModel, copy = false): TrainingState {
+  const embeddings = store.state().map((entry) => (copy ? { ...entry, data: entry.data.slice() } : entry));
+  return { embeddings, dense: model.getWeights(), denseOptimizer: model.getOptimizerState() };
 }
 
-/** Copies of every weight and optimizer state, to return to the best epoch. */
-function snapshot(store: EmbeddingStore, model: TwoTowerModel): Snapshot {
-  const embeddings = store.state().map((entry) => ({ ...entry, data: entry.data.slice() }));
-  return { embeddings, dense: model.getWeights() };
-}
-
-function restore(store: EmbeddingStore, model: TwoTowerModel, saved: Snapshot): void {
-  store.setState(saved.embeddings);
-  model.setWeights(saved.dense);
+function restore(store: EmbeddingStore, model: TwoTowerModel, state: TrainingState): void {
+  store.setState(state.embeddings);
+  model.setWeights(state.dense);
+  model.setOptimizerState(state.denseOptimizer);
 }
 
 /** Metrics of the current model on one split, in source order. */
