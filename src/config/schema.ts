@@ -158,6 +158,8 @@ const trainSchema = z.strictObject({
   lr_decay: z.number().positive().max(1).default(0.5),
   /** Stop after this many epochs without a better validation AUC and keep the best epoch; 0: off. */
   early_stopping_patience: z.number().int().min(0).default(2),
+  /** Clip the dense part's gradients (weights, gate logits) to this global L2 norm; none by default. */
+  clip_norm: z.number().positive().optional(),
   /** Save a checkpoint every this many batches (and after every epoch); a killed run resumes from it. */
   checkpoint_every: positiveInt.default(500),
 });

@@ -53,32 +53,37 @@ export class DenseOptimizer {
     }
   }
 
-  /** One update; a variable whose gradient is undefined (not used this step) is left alone. */
+  /**
+   * One update; a variable whose gradient is undefined (not used this step) is left alone.
+   * `clipNorm`: the gradients are scaled together so their global L2 norm is at most this.
+   */
   apply(
     variables: readonly NamedVariable[],
     gradients: readonly (tf.Tensor | undefined)[],
     learningRate: number,
+    clipNorm?: number,
   ): void {
     if (!(learningRate >= 0) || !Number.isFinite(learningRate)) {
       throw new Error(`learning rate must be a finite non-negative number, got ${learningRate}`);
     }
+    const values = gradients.map((gradient) => gradient?.dataSync() as Float32Array | undefined);
+    const scale = clipNorm === undefined ? 1 : clipScale(values, clipNorm);
     variables.forEach(({ name, variable }, i) => {
-      const gradient = gradients[i];
-      if (gradient === undefined) return;
+      const g = values[i];
+      if (g === undefined) return;
       const slot = this.slots.get(name);
       if (slot === undefined) throw new Error(`no optimizer state for '${name}'`);
-      const g = gradient.dataSync() as Float32Array;
       // A copy: the cpu backend hands out its own storage.
       const w = new Float32Array(variable.dataSync() as Float32Array);
       slot.steps++;
       if (this.kind === 'sgd') {
-        for (let k = 0; k < w.length; k++) w[k] -= learningRate * g[k];
+        for (let k = 0; k < w.length; k++) w[k] -= learningRate * scale * g[k];
       } else {
         const { m, v } = slot;
         const stepSize = learningRate / (1 - ADAM_BETA1 ** slot.steps);
         const root = 1 / Math.sqrt(1 - ADAM_BETA2 ** slot.steps);
         for (let k = 0; k < w.length; k++) {
-          const gk = g[k];
+          const gk = scale * g[k];
           const mk = ADAM_BETA1 * m[k] + (1 - ADAM_BETA1) * gk;
           const vk = ADAM_BETA2 * v[k] + (1 - ADAM_BETA2) * gk * gk;
           m[k] = mk;
@@ -141,4 +146,12 @@ export class DenseOptimizer {
 
   /** Nothing to free: the state is plain typed arrays. */
   dispose(): void {}
+}
+
+/** The factor that brings the global L2 norm of `gradients` down to `clipNorm` (1 if below). */
+export function clipScale(gradients: readonly (Float32Array | undefined)[], clipNorm: number): number {
+  let squares = 0;
+  for (const g of gradients) if (g) for (let k = 0; k < g.length; k++) squares += g[k] * g[k];
+  const norm = Math.sqrt(squares);
+  return norm > clipNorm ? clipNorm / norm : 1;
 }

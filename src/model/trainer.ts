@@ -140,7 +140,7 @@ export async function trainFullModel(
         const inputs = store.forward(batch);
         const step = model.step(
           { size: batch.numRows, user: inputs.user, item: inputs.item, labels: batch.labels },
-          { learningRate },
+          { learningRate, clipNorm: train.clip_norm },
         );
         store.backward(batch, step.userGrad, step.itemGrad);
         store.update(train.embedding_learning_rate * factor);

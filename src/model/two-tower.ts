@@ -96,6 +96,8 @@ export interface GradientResult extends StepResult {
 export interface StepOptions {
   /** This step's learning rate (default: the model's `learningRate`). */
   readonly learningRate?: number;
+  /** Clip the dense gradients (weights and gate logits) to this global L2 norm. */
+  readonly clipNorm?: number;
 }
 
 /** Smallest frequency used in the log-Q correction, so a zero does not give -log 0. */
@@ -244,7 +246,9 @@ export class TwoTowerModel {
   /** Forward, backward and one optimizer update of the dense weights and (in mode 'attention') the gate logits. */
   step(batch: Batch, options: StepOptions = {}): StepResult {
     const learningRate = options.learningRate ?? this.learningRate;
-    return this.backward(batch, (variables, grads) => this.optimizer.apply(variables, grads, learningRate));
+    return this.backward(batch, (variables, grads) =>
+      this.optimizer.apply(variables, grads, learningRate, options.clipNorm),
+    );
   }
 
   /** Loss and gradients without an update (tests, diagnostics). */
