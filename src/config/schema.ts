@@ -139,6 +139,12 @@ const modelSchema = z.strictObject({
   score: z.enum(['dot', 'cosine']).default('dot'),
   temperature: z.number().positive().default(0.05),
   objective: z.enum(['binary', 'sampled_softmax']).default('binary'),
+  /**
+   * sampled_softmax: the item-tower feature that identifies an item (for the log-Q
+   * correction and the retrieval catalogue). Default: the item-tower categorical feature
+   * with the largest vocabulary.
+   */
+  item_key: z.string().min(1).optional(),
   backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
 });
 
@@ -158,6 +164,8 @@ const trainSchema = z.strictObject({
   lr_decay: z.number().positive().max(1).default(0.5),
   /** Stop after this many epochs without a better validation AUC and keep the best epoch; 0: off. */
   early_stopping_patience: z.number().int().min(0).default(2),
+  /** sampled_softmax: the K of Recall@K and NDCG@K; the first one drives early stopping. */
+  retrieval_k: z.array(positiveInt).min(1).default([10, 100]),
   /** Clip the dense part's gradients (weights, gate logits) to this global L2 norm; none by default. */
   clip_norm: z.number().positive().optional(),
   /** Save a checkpoint every this many batches (and after every epoch); a killed run resumes from it. */

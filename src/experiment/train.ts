@@ -5,6 +5,7 @@ import type { RunConfig } from '../config/schema.js';
 import { prepareDataset } from '../data/dataset.js';
 import { SYNTHETIC_TRUTH_FILE } from '../data/synthetic.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
+import { describeMetrics } from '../model/metrics.js';
 import { trainFullModel, type EpochReport, type TrainResult } from '../model/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { openRunFolder } from './run-folder.js';
@@ -80,8 +81,8 @@ export async function runTraining(config: RunConfig, options: TrainRunOptions = 
       onEpoch: async (report: EpochReport) => {
         await appendFile(metricsLog, `${JSON.stringify(report)}\n`);
         log(
-          `epoch ${report.epoch}: train loss ${report.trainLoss.toFixed(4)}, valid AUC ${report.valid.auc.toFixed(4)}, ` +
-            `logloss ${report.valid.logloss.toFixed(4)}, ${Math.round(report.examplesPerSecond)} examples/s`,
+          `epoch ${report.epoch}: train loss ${report.trainLoss.toFixed(4)}, valid ${describeMetrics(report.valid)}, ` +
+            `${Math.round(report.examplesPerSecond)} examples/s`,
         );
       },
     },

@@ -1,3 +1,5 @@
+import type { RetrievalMetrics } from './retrieval.js';
+
 /**
  * Evaluation metrics over whole splits. AUC is exact: scores are sorted once and tied
  * scores share their average rank (the Mann-Whitney U statistic), so it matches
@@ -5,6 +7,7 @@
  */
 
 export interface BinaryMetrics {
+  readonly kind: 'binary';
   readonly auc: number;
   readonly logloss: number;
   readonly accuracy: number;
@@ -53,10 +56,28 @@ export function binaryMetrics(probabilities: ArrayLike<number>, labels: ArrayLik
     positives += y;
   }
   return {
+    kind: 'binary',
     auc: rocAuc(probabilities, labels),
     logloss: n ? loss / n : Number.NaN,
     accuracy: n ? correct / n : Number.NaN,
     examples: n,
     positiveRate: n ? positives / n : Number.NaN,
   };
+}
+
+export type EvalMetrics = BinaryMetrics | RetrievalMetrics;
+
+/** The number that early stopping and the best epoch go by: AUC, or Recall at the first K. */
+export function primaryMetric(metrics: EvalMetrics): number {
+  return metrics.kind === 'binary' ? metrics.auc : Object.values(metrics.recall)[0];
+}
+
+/** One line for a terminal. */
+export function describeMetrics(metrics: EvalMetrics): string {
+  if (metrics.kind === 'binary') {
+    return `AUC ${metrics.auc.toFixed(4)}, logloss ${metrics.logloss.toFixed(4)}, accuracy ${metrics.accuracy.toFixed(4)}`;
+  }
+  const recall = Object.entries(metrics.recall).map(([k, v]) => `Recall${k} ${v.toFixed(4)}`);
+  const ndcg = Object.entries(metrics.ndcg).map(([k, v]) => `NDCG${k} ${v.toFixed(4)}`);
+  return [...recall, ...ndcg].join(', ') + ` (${metrics.catalogue} items)`;
 }

@@ -8,8 +8,10 @@ import { batches, prefetch, type Batch } from '../data/batcher.js';
 import type { PreparedDataset } from '../data/dataset.js';
 import { TEST, TRAIN, VALID } from '../data/split.js';
 import { vocabularySizes } from '../embedding/layout.js';
+import { vocabularySize, type CategoricalVocabulary } from '../data/vocabulary.js';
 import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
-import { binaryMetrics, type BinaryMetrics } from './metrics.js';
+import { binaryMetrics, primaryMetric, type EvalMetrics } from './metrics.js';
+import { buildCatalogue, evaluateRetrieval, type Catalogue } from './retrieval.js';
 import { learningRateFactor } from './schedule.js';
 import { TwoTowerModel } from './two-tower.js';
 import { readCheckpoint, writeCheckpoint, type TrainingState } from './checkpoint.js';
@@ -21,15 +23,15 @@ export interface EpochReport {
   readonly trainExamples: number;
   readonly examplesPerSecond: number;
   readonly learningRate: number;
-  readonly valid: BinaryMetrics;
+  readonly valid: EvalMetrics;
   readonly seconds: number;
 }
 
 export interface TrainResult {
   readonly epochs: readonly EpochReport[];
   readonly bestEpoch: number;
-  readonly valid: BinaryMetrics;
-  readonly test: BinaryMetrics;
+  readonly valid: EvalMetrics;
+  readonly test: EvalMetrics;
 }
 
 export interface TrainHooks {
@@ -87,6 +89,7 @@ export async function trainFullModel(
   const { store, model } = buildFullModel(config, dataset);
   try {
     const { train } = config;
+    const objective = objectiveParts(config, dataset);
     const resumed = checkpoints ? await readCheckpoint<Progress>(checkpoints.file) : undefined;
     const start = resumed?.progress.key === checkpoints?.key ? resumed : undefined;
     if (start) restore(store, model, start.state);
@@ -139,7 +142,13 @@ export async function trainFullModel(
         learningRate = train.learning_rate * factor;
         const inputs = store.forward(batch);
         const step = model.step(
-          { size: batch.numRows, user: inputs.user, item: inputs.item, labels: batch.labels },
+          {
+            size: batch.numRows,
+            user: inputs.user,
+            item: inputs.item,
+            labels: batch.labels,
+            itemFrequency: objective.itemFrequency?.(batch),
+          },
           { learningRate, clipNorm: train.clip_norm },
         );
         store.backward(batch, step.userGrad, step.itemGrad);
@@ -151,7 +160,7 @@ export async function trainFullModel(
       }
       epochExamples = Math.max(1, examples);
       const seconds = (performance.now() - started) / 1000;
-      const valid = await evaluate(dataset, store, model, VALID, train.batch_size);
+      const valid = await objective.evaluate(store, model, VALID);
       const report: EpochReport = {
         epoch,
         trainLoss: lossSum / Math.max(1, examples),
@@ -163,7 +172,7 @@ export async function trainFullModel(
       };
       reports.push(report);
       await hooks.onEpoch?.(report);
-      if (!best || valid.auc > best.report.valid.auc) {
+      if (!best || primaryMetric(valid) > primaryMetric(best.report.valid)) {
         best = { report, snapshot: trainingState(store, model, true) };
         if (checkpoints) await writeCheckpoint(checkpoints.bestFile, best.snapshot!, { epoch });
       }
@@ -176,7 +185,7 @@ export async function trainFullModel(
       if (!snapshot) throw new LemoptError(`${checkpoints!.bestFile}: the best epoch's weights are missing`);
       restore(store, model, snapshot);
     }
-    const test = await evaluate(dataset, store, model, TEST, train.batch_size);
+    const test = await objective.evaluate(store, model, TEST);
     const final = kept?.report ?? reports.at(-1)!;
     return { epochs: reports, bestEpoch: final.epoch, valid: final.valid, test };
   } finally {
@@ -196,6 +205,67 @@ function restore(store: EmbeddingStore, model: TwoTowerModel, state: TrainingSta
   model.setOptimizerState(state.denseOptimizer);
 }
 
+interface ObjectiveParts {
+  /** Per-row item frequency for the log-Q correction (sampled_softmax). */
+  readonly itemFrequency?: (batch: Batch) => Float32Array;
+  readonly evaluate: (store: EmbeddingStore, model: TwoTowerModel, split: number) => Promise<EvalMetrics>;
+}
+
+/** What differs between objectives: binary scores rows; sampled_softmax ranks a catalogue. */
+function objectiveParts(config: RunConfig, dataset: PreparedDataset): ObjectiveParts {
+  const batchSize = config.train.batch_size;
+  if (config.model.objective === 'binary') {
+    return { evaluate: (store, model, split) => evaluate(dataset, store, model, split, batchSize) };
+  }
+  const itemKey = itemKeyFeature(config, dataset);
+  const vocabulary = dataset.vocabularies.get(dataset.layout.features[itemKey].name) as CategoricalVocabulary;
+  // Frequencies by id; missing and out-of-vocabulary ids count as seen once.
+  const frequency = new Float32Array(1 + vocabulary.oovSlots + vocabulary.values.length).fill(1);
+  vocabulary.counts.forEach((count, index) => (frequency[1 + vocabulary.oovSlots + index] = count));
+  let catalogue: Catalogue | undefined;
+  return {
+    itemFrequency: (batch) => {
+      const ids = batch.features[itemKey].ids;
+      return Float32Array.from({ length: batch.numRows }, (_, row) => frequency[ids[row]]);
+    },
+    evaluate: async (store, model, split) => {
+      catalogue ??= await buildCatalogue(dataset, itemKey);
+      return evaluateRetrieval(
+        dataset,
+        store,
+        model,
+        catalogue,
+        itemKey,
+        split,
+        batchSize,
+        config.train.retrieval_k,
+      );
+    },
+  };
+}
+
+/** Index (in layout.features) of model.item_key, or of the item tower's largest categorical vocabulary. */
+function itemKeyFeature(config: RunConfig, dataset: PreparedDataset): number {
+  const features = dataset.layout.features;
+  const name = config.model.item_key;
+  if (name !== undefined) {
+    const index = features.findIndex((feature) => feature.name === name);
+    if (index < 0 || features[index].tower !== 'item' || features[index].type !== 'categorical') {
+      throw new LemoptError(`model.item_key: '${name}' is not a categorical feature of the item tower`);
+    }
+    return index;
+  }
+  let best = -1;
+  features.forEach((feature, index) => {
+    if (feature.tower !== 'item' || feature.type !== 'categorical') return;
+    const size = vocabularySize(dataset.vocabularies.get(feature.name)!);
+    if (best < 0 || size > vocabularySize(dataset.vocabularies.get(features[best].name)!)) best = index;
+  });
+  if (best < 0)
+    throw new LemoptError('sampled_softmax needs a categorical item-tower feature to identify items');
+  return best;
+}
+
 /** Metrics of the current model on one split, in source order. */
 export async function evaluate(
   dataset: PreparedDataset,
@@ -203,7 +273,7 @@ export async function evaluate(
   model: TwoTowerModel,
   split: number,
   batchSize: number,
-): Promise<BinaryMetrics> {
+): Promise<EvalMetrics> {
   const scores: number[] = [];
   const labels: number[] = [];
   const splitBatches = batches(dataset.encodedBatches(), { split, batchSize, shuffleBuffer: 0, seed: 0 });

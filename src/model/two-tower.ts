@@ -278,6 +278,27 @@ export class TwoTowerModel {
   }
 
   /** Scores per row: probabilities for `binary`, the (cosine / temperature or dot) score for `sampled_softmax`. */
+  /**
+   * The tower outputs whose row-wise dot product is the score ([B, dim] each, row-major),
+   * so items of a whole catalogue can be scored against users by one matrix product.
+   */
+  embed(batch: Pick<Batch, 'size' | 'user' | 'item'>): {
+    user: Float32Array;
+    item: Float32Array;
+    dim: number;
+  } {
+    this.check();
+    const inputs = this.inputs(batch);
+    try {
+      return tf.tidy(() => {
+        const { user, item } = this.towers(inputs, false, false);
+        return { user: readFloats(user), item: readFloats(item), dim: user.shape[1] };
+      });
+    } finally {
+      disposeInputs(inputs);
+    }
+  }
+
   predict(batch: Pick<Batch, 'size' | 'user' | 'item'>): Float32Array {
     this.check();
     const inputs = this.inputs(batch);

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { runTraining } from '../../experiment/train.js';
+import { describeMetrics } from '../../model/metrics.js';
 import { createProgress, type Progress } from '../progress.js';
 
 interface TrainArgs {
@@ -46,8 +47,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     process.stdout.write(
       [
         `backend: ${result.backend}`,
-        `valid: AUC ${valid.auc.toFixed(4)}, logloss ${valid.logloss.toFixed(4)}, accuracy ${valid.accuracy.toFixed(4)}`,
-        `test:  AUC ${test.auc.toFixed(4)}, logloss ${test.logloss.toFixed(4)}, accuracy ${test.accuracy.toFixed(4)} (${test.examples} examples)`,
+        `valid: ${describeMetrics(valid)}`,
+        `test:  ${describeMetrics(test)} (${test.examples} examples)`,
         ...(result.groundTruth
           ? [
               `ground truth: AUC ceiling ${result.groundTruth.ceilingAuc.toFixed(4)} (true latents), ` +
