@@ -28,7 +28,7 @@ export interface TrainRunOptions {
   /** --backend; wins over LEMOPT_BACKEND and model.backend. */
   readonly backend?: string;
   readonly log?: (line: string) => void;
-  readonly onStep?: (epoch: number, examples: number, loss: number) => void;
+  readonly onStep?: (epoch: number, examples: number, loss: number, expected: number) => void;
 }
 
 export interface TrainRunResult extends TrainResult {

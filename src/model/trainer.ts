@@ -35,8 +35,8 @@ export interface TrainResult {
 }
 
 export interface TrainHooks {
-  /** After each train batch: examples so far in the epoch and the batch loss. */
-  readonly onStep?: (epoch: number, examples: number, loss: number) => void;
+  /** After each train batch: examples so far in the epoch, the batch loss, and the examples expected in the epoch. */
+  readonly onStep?: (epoch: number, examples: number, loss: number, expected: number) => void;
   readonly onEpoch?: (report: EpochReport) => void | Promise<void>;
 }
 
@@ -156,7 +156,7 @@ export async function trainFullModel(
         examples += batch.numRows;
         lossSum += step.loss * batch.numRows;
         if (checkpoints && done % checkpoints.everyBatches === 0) await save(done);
-        hooks.onStep?.(epoch, examples, step.loss);
+        hooks.onStep?.(epoch, examples, step.loss, Math.round(epochExamples));
       }
       epochExamples = Math.max(1, examples);
       const seconds = (performance.now() - started) / 1000;

@@ -35,10 +35,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         progress = undefined;
         say(line);
       },
-      onStep: (epoch, examples, loss) => {
+      onStep: (epoch, examples, loss, expected) => {
         if (epoch !== currentEpoch) {
           currentEpoch = epoch;
-          progress = createProgress(`epoch ${epoch}`, undefined, { quiet: args.quiet });
+          progress = createProgress(`epoch ${epoch}`, expected, { quiet: args.quiet });
         }
         progress?.update(examples, `loss ${loss.toFixed(4)}`);
       },
