@@ -96,7 +96,18 @@ groups:
     const { config } = parseConfig(`${MINIMAL}selection:\n  budgets: { memory: 4MB }\n`, 'c.yaml');
     expect(config.selection.budgets.memory).toBe(4_000_000);
     expect(errorOf(`${MINIMAL}selection:\n  budgets: { memory: 4 parsecs }\n`)).toBe(
-      "cfg.yaml:9: selection.budgets.memory: '4 parsecs' is not a size; write bytes or e.g. 4MB, 512KiB",
+      "cfg.yaml:9: selection.budgets.memory: '4 parsecs' is not a size; write bytes, e.g. 4MB, 512KiB, or a share of the full model's, e.g. 25%",
+    );
+  });
+
+  it('keeps budgets given as shares of the full model', () => {
+    const { config } = parseConfig(
+      `${MINIMAL}selection:\n  budgets: { memory: 25%, latency_us: '50 %' }\n`,
+      'c.yaml',
+    );
+    expect(config.selection.budgets).toEqual({ memory: '25%', latency_us: '50 %' });
+    expect(errorOf(`${MINIMAL}selection:\n  budgets: { latency_us: fast }\n`)).toBe(
+      "cfg.yaml:9: selection.budgets.latency_us: 'fast' is not a latency; write positive microseconds, e.g. 20, or a share of the full model's, e.g. 50%",
     );
   });
 

@@ -2,9 +2,12 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { LemoptError } from '../util/errors.js';
+import { applyCommand } from './commands/apply.js';
+import { calibrateCommand } from './commands/calibrate.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareCommand } from './commands/prepare.js';
+import { runCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { UsageError } from './usage.js';
@@ -32,6 +35,9 @@ export async function main(argv: string[]): Promise<void> {
     .command(validateCommand)
     .command(prepareCommand)
     .command(trainCommand)
+    .command(calibrateCommand)
+    .command(runCommand)
+    .command(applyCommand)
     .demandCommand(1, 'Name a command; `lemopt --help` lists them.')
     .strict()
     .recommendCommands()

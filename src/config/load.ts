@@ -133,7 +133,14 @@ function resolvePaths(config: RunConfig, file: string): RunConfig {
     ...config,
     data: { ...config.data, source: resolveSource(base, config.data.source) },
     output: { ...config.output, dir: outputDir },
+    selection: resolveLatencyFile(config.selection, base),
   };
+}
+
+function resolveLatencyFile(selection: RunConfig['selection'], base: string): RunConfig['selection'] {
+  const file = selection.latency?.file;
+  if (file === undefined) return selection;
+  return { ...selection, latency: { ...selection.latency, file: path.resolve(base, file) } };
 }
 
 function resolveSource(base: string, source: string): string {

@@ -4,7 +4,7 @@
  * and nowhere else; README.md's config reference documents the same keys.
  */
 import { z } from 'zod';
-import { parseByteSize } from './size.js';
+import { parseByteSize, parsePercent } from './size.js';
 
 const positiveInt = z.number().int().positive();
 const fraction = z.number().min(0).max(1);
@@ -128,6 +128,8 @@ const featureSchema = z
 const groupSchema = z.strictObject({
   name: z.string().min(1),
   features: z.array(z.string().min(1)).min(1),
+  /** Embedding dims of this group (a multiple of selection.block_size, at most model.embedding_dim); default: embedding_dim. */
+  dim: positiveInt.optional(),
 });
 
 const modelSchema = z.strictObject({
@@ -172,13 +174,30 @@ const trainSchema = z.strictObject({
   checkpoint_every: positiveInt.default(500),
 });
 
-const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+/** Budgets given as a share of the full model's cost (`25%`) are kept as written, resolved once the full cost is known. */
+const isPercent = (value: number | string): boolean => parsePercent(value) !== undefined;
+
+const memoryBudget = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  if (isPercent(value)) return value;
   const bytes = parseByteSize(value);
   if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${value}' is not a size; write bytes or e.g. 4MB, 512KiB` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `'${value}' is not a size; write bytes, e.g. 4MB, 512KiB, or a share of the full model's, e.g. 25%`,
+    });
     return z.NEVER;
   }
   return bytes;
+});
+
+const latencyBudget = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number' && value > 0 && Number.isFinite(value)) return value;
+  if (isPercent(value)) return value;
+  ctx.addIssue({
+    code: 'custom',
+    message: `'${value}' is not a latency; write positive microseconds, e.g. 20, or a share of the full model's, e.g. 50%`,
+  });
+  return z.NEVER;
 });
 
 const selectionSchema = z.strictObject({
@@ -199,16 +218,46 @@ const selectionSchema = z.strictObject({
   dtype: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
   budgets: z
     .strictObject({
-      /** Embedding memory: bytes, or a size like 4MB. */
-      memory: byteSize.optional(),
-      /** Inference time per example in microseconds. */
-      latency_us: z.number().positive().optional(),
+      /** Embedding memory: bytes, a size like 4MB, or a share of the full model's like 25%. */
+      memory: memoryBudget.optional(),
+      /** Predicted inference time per example: microseconds, or a share of the full model's like 50%. */
+      latency_us: latencyBudget.optional(),
     })
     .prefault({}),
   pick: z.enum(['weight', 'weight_per_cost']).default('weight'),
   warmup_fraction: fraction.default(0.1),
   select_per_round: positiveInt.default(1),
   max_candidates: positiveInt.optional(),
+  /**
+   * Learning rate of the gate logits during selection. Adam moves a logit by about this
+   * much per batch, so a round of min_steps_per_round batches can separate the weights.
+   */
+  gate_learning_rate: z.number().positive().default(0.05),
+  /** Multiply the unselected gates by their number (they sum to |U|, not 1). */
+  mask_scale: z.boolean().default(false),
+  /** Epochs of the selection training run (warm-up and rounds); default: train.epochs. */
+  epochs: positiveInt.optional(),
+  /** Each round trains at least this many batches, even if the selection run then exceeds its epochs. */
+  min_steps_per_round: positiveInt.default(25),
+  /** Seed of the random baseline and of the selection run's initialisation. */
+  seed: z.number().int().min(0).default(0),
+  /** Latency cost model: coefficients measured on the serving target, or a file from `lemopt calibrate`; default: calibrate here. */
+  latency: z
+    .strictObject({
+      file: z.string().min(1).optional(),
+      coefficients: z
+        .strictObject({
+          constant_us: z.number().min(0),
+          per_lookup_us: z.number().min(0),
+          per_dim_us: z.number().min(0),
+          per_mflop_us: z.number().min(0),
+        })
+        .optional(),
+    })
+    .optional(),
+  /** greedy: refuse more candidates than this (it retrains once per candidate per pick) unless `force_greedy`. */
+  greedy_max_candidates: positiveInt.default(12),
+  force_greedy: z.boolean().default(false),
 });
 
 const outputSchema = z.strictObject({
@@ -254,6 +303,15 @@ export const runConfigSchema = z
           ctx.addIssue({ code: 'custom', path, message: `feature '${name}' is in two groups` });
         grouped.add(name);
       });
+      const { embedding_dim: maxDim } = config.model;
+      const { block_size: blockSize } = config.selection;
+      if (group.dim !== undefined && (group.dim > maxDim || group.dim % blockSize !== 0)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', index, 'dim'],
+          message: `dim ${group.dim} must be a multiple of selection.block_size (${blockSize}) up to model.embedding_dim (${maxDim})`,
+        });
+      }
       if (groupTowers.size > 1) {
         ctx.addIssue({
           code: 'custom',

@@ -34,3 +34,10 @@ export function formatBytes(bytes: number): string {
   }
   return `${index === 0 ? value : value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[index]}`;
 }
+
+/** `25%` ─► 0.25; undefined when the value is not a percentage. */
+export function parsePercent(value: number | string): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
+  return match ? Number(match[1]) / 100 : undefined;
+}

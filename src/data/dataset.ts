@@ -51,6 +51,8 @@ export interface PreparedDataset {
   readonly stats: DatasetStats;
   /** True when vocabulary.json was reused instead of a new counting pass. */
   readonly reusedVocabulary: boolean;
+  /** Hash of the data files the vocabularies were counted on. */
+  readonly fingerprint: string;
   /** Every row of the dataset, encoded, in source order. */
   encodedBatches(): AsyncIterable<EncodedBatch>;
 }
@@ -122,7 +124,7 @@ export async function prepareDataset(
       options.onProgress?.('encode', rows);
     }
   }
-  return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, encodedBatches };
+  return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, fingerprint, encodedBatches };
 }
 
 /** The encoder for a config and its vocabulary state: the same in every thread. */

@@ -10,6 +10,8 @@ export interface FeatureGroup {
   readonly name: string;
   readonly tower: 'user' | 'item';
   readonly features: readonly string[];
+  /** Configured embedding dims; undefined: model.embedding_dim. */
+  readonly dim?: number;
 }
 
 export interface FeatureLayout {
@@ -34,6 +36,7 @@ export function resolveFeatureLayout(config: Pick<RunConfig, 'features' | 'group
     name: group.name,
     tower: byName.get(group.features[0])!.tower,
     features: group.features,
+    dim: group.dim,
   }));
   for (const feature of features) {
     if (!grouped.has(feature.name))

@@ -39,6 +39,8 @@ interface Slot {
 export class DenseOptimizer {
   readonly kind: OptimizerKind;
   private readonly slots = new Map<string, Slot>();
+  /** Variables trained at their own fixed learning rate instead of the step's. */
+  private readonly fixedRates = new Map<string, number>();
 
   constructor(kind: OptimizerKind, variables: readonly NamedVariable[]) {
     this.kind = kind;
@@ -75,12 +77,13 @@ export class DenseOptimizer {
       if (slot === undefined) throw new Error(`no optimizer state for '${name}'`);
       // A copy: the cpu backend hands out its own storage.
       const w = new Float32Array(variable.dataSync() as Float32Array);
+      const rate = this.fixedRates.get(name) ?? learningRate;
       slot.steps++;
       if (this.kind === 'sgd') {
-        for (let k = 0; k < w.length; k++) w[k] -= learningRate * scale * g[k];
+        for (let k = 0; k < w.length; k++) w[k] -= rate * scale * g[k];
       } else {
         const { m, v } = slot;
-        const stepSize = learningRate / (1 - ADAM_BETA1 ** slot.steps);
+        const stepSize = rate / (1 - ADAM_BETA1 ** slot.steps);
         const root = 1 / Math.sqrt(1 - ADAM_BETA2 ** slot.steps);
         for (let k = 0; k < w.length; k++) {
           const gk = scale * g[k];
@@ -93,6 +96,14 @@ export class DenseOptimizer {
       }
       tf.tidy(() => variable.assign(tf.tensor(w, variable.shape)));
     });
+  }
+
+  /** Trains `name` at `learningRate` whatever rate apply() is given (the gate logits). */
+  fixLearningRate(name: string, learningRate: number): void {
+    if (!this.slots.has(name)) throw new Error(`no optimizer state for '${name}'`);
+    if (!(learningRate >= 0) || !Number.isFinite(learningRate))
+      throw new Error(`learning rate must be a finite non-negative number, got ${learningRate}`);
+    this.fixedRates.set(name, learningRate);
   }
 
   /** Zeroes one variable's moments and step count (the gate logits after a reset). */

@@ -64,12 +64,19 @@ interface Progress {
   readonly best?: EpochReport;
 }
 
-/** The store and model for a config, with every group at its full dimension and gated as one candidate. */
+/**
+ * The store and model for a config, each group gated as one candidate, at its configured
+ * dim (groups[].dim, else model.embedding_dim) or at `activeDims` (per table; 0 drops one).
+ */
 export function buildFullModel(
   config: RunConfig,
   dataset: PreparedDataset,
+  activeDims?: ArrayLike<number>,
 ): { store: EmbeddingStore; model: TwoTowerModel } {
   const store = embeddingStoreFromConfig(config, dataset.layout, vocabularySizes(dataset.vocabularies));
+  store.setActiveDims(
+    activeDims ?? dataset.layout.groups.map((group) => group.dim ?? config.model.embedding_dim),
+  );
   const user = store.columns('user');
   const item = store.columns('item');
   const model = TwoTowerModel.fromConfig(config.model, config.train, {
@@ -80,13 +87,24 @@ export function buildFullModel(
   return { store, model };
 }
 
+export interface TrainedModel {
+  readonly store: EmbeddingStore;
+  readonly model: TwoTowerModel;
+}
+
+/**
+ * Trains the model of `config` (or of `activeDims`, see buildFullModel). `keep` receives
+ * the trained store and model (else the model is disposed at the end).
+ */
 export async function trainFullModel(
   config: RunConfig,
   dataset: PreparedDataset,
   hooks: TrainHooks = {},
   checkpoints?: CheckpointOptions,
+  options: { activeDims?: ArrayLike<number>; keep?: (trained: TrainedModel) => void } = {},
 ): Promise<TrainResult> {
-  const { store, model } = buildFullModel(config, dataset);
+  const { store, model } = buildFullModel(config, dataset, options.activeDims);
+  let kept = false;
   try {
     const { train } = config;
     const objective = objectiveParts(config, dataset);
@@ -140,23 +158,11 @@ export async function trainFullModel(
         if (resuming && done <= resuming.batches) continue;
         const factor = learningRateFactor(train, epoch - 1 + Math.min(1, examples / epochExamples));
         learningRate = train.learning_rate * factor;
-        const inputs = store.forward(batch);
-        const step = model.step(
-          {
-            size: batch.numRows,
-            user: inputs.user,
-            item: inputs.item,
-            labels: batch.labels,
-            itemFrequency: objective.itemFrequency?.(batch),
-          },
-          { learningRate, clipNorm: train.clip_norm },
-        );
-        store.backward(batch, step.userGrad, step.itemGrad);
-        store.update(train.embedding_learning_rate * factor);
+        const loss = trainStep(store, model, batch, objective, train, factor);
         examples += batch.numRows;
-        lossSum += step.loss * batch.numRows;
+        lossSum += loss * batch.numRows;
         if (checkpoints && done % checkpoints.everyBatches === 0) await save(done);
-        hooks.onStep?.(epoch, examples, step.loss, Math.round(epochExamples));
+        hooks.onStep?.(epoch, examples, loss, Math.round(epochExamples));
       }
       epochExamples = Math.max(1, examples);
       const seconds = (performance.now() - started) / 1000;
@@ -179,18 +185,52 @@ export async function trainFullModel(
       await save(0, epoch + 1);
     }
     // Early stopping keeps the best epoch's weights; without it the last epoch's stand.
-    const kept = train.early_stopping_patience > 0 ? best! : undefined;
-    if (kept && kept.report.epoch !== reports.at(-1)!.epoch) {
-      const snapshot = kept.snapshot ?? (await readCheckpoint(checkpoints!.bestFile))?.state;
+    const keptBest = train.early_stopping_patience > 0 ? best! : undefined;
+    if (keptBest && keptBest.report.epoch !== reports.at(-1)!.epoch) {
+      const snapshot = keptBest.snapshot ?? (await readCheckpoint(checkpoints!.bestFile))?.state;
       if (!snapshot) throw new LemoptError(`${checkpoints!.bestFile}: the best epoch's weights are missing`);
       restore(store, model, snapshot);
     }
     const test = await objective.evaluate(store, model, TEST);
-    const final = kept?.report ?? reports.at(-1)!;
+    const final = keptBest?.report ?? reports.at(-1)!;
+    if (options.keep) {
+      options.keep({ store, model });
+      kept = true;
+    }
     return { epochs: reports, bestEpoch: final.epoch, valid: final.valid, test };
   } finally {
-    model.dispose();
+    if (!kept) model.dispose();
   }
+}
+
+/** One training batch: gather, dense step, scatter and update the touched rows. Returns the batch's loss. */
+export function trainStep(
+  store: EmbeddingStore,
+  model: TwoTowerModel,
+  batch: Batch,
+  objective: ObjectiveParts,
+  train: RunConfig['train'],
+  factor = 1,
+): number {
+  const inputs = store.forward(batch);
+  const step = model.step(
+    {
+      size: batch.numRows,
+      user: inputs.user,
+      item: inputs.item,
+      labels: batch.labels,
+      itemFrequency: objective.itemFrequency?.(batch),
+    },
+    { learningRate: train.learning_rate * factor, clipNorm: train.clip_norm },
+  );
+  store.backward(batch, step.userGrad, step.itemGrad);
+  store.update(train.embedding_learning_rate * factor);
+  return step.loss;
+}
+
+/** Saves a trained model (tables, dense weights, optimizer state) as a checkpoint file with `info` as its progress record. */
+export async function saveTrainedModel(file: string, trained: TrainedModel, info: unknown): Promise<void> {
+  await writeCheckpoint(file, trainingState(trained.store, trained.model), info);
 }
 
 /** Every weight and optimizer state; `copy` for a snapshot that must outlive further training. */
@@ -205,14 +245,14 @@ function restore(store: EmbeddingStore, model: TwoTowerModel, state: TrainingSta
   model.setOptimizerState(state.denseOptimizer);
 }
 
-interface ObjectiveParts {
+export interface ObjectiveParts {
   /** Per-row item frequency for the log-Q correction (sampled_softmax). */
   readonly itemFrequency?: (batch: Batch) => Float32Array;
   readonly evaluate: (store: EmbeddingStore, model: TwoTowerModel, split: number) => Promise<EvalMetrics>;
 }
 
 /** What differs between objectives: binary scores rows; sampled_softmax ranks a catalogue. */
-function objectiveParts(config: RunConfig, dataset: PreparedDataset): ObjectiveParts {
+export function objectiveParts(config: RunConfig, dataset: PreparedDataset): ObjectiveParts {
   const batchSize = config.train.batch_size;
   if (config.model.objective === 'binary') {
     return { evaluate: (store, model, split) => evaluate(dataset, store, model, split, batchSize) };

@@ -52,6 +52,8 @@ export interface TwoTowerOptions extends InputLayout {
   readonly seed?: number;
   /** Multiply the unselected gates by their number, so they sum to |U| instead of 1. */
   readonly maskScale?: boolean;
+  /** A fixed learning rate for the gate logits (default: the step's learning rate). */
+  readonly gateLearningRate?: number;
   /**
    * Gradients of matrix products with explicit transposes (ops.ts). Default: on the
    * wasm backend only, where they make a step about 4x faster; on cpu they gain
@@ -193,6 +195,8 @@ export class TwoTowerModel {
         units: options.itemTower,
       });
       this.optimizer = new DenseOptimizer(options.optimizer ?? 'adam', this.store.trainable());
+      if (options.gateLearningRate !== undefined)
+        this.optimizer.fixLearningRate(GATE_LOGITS, options.gateLearningRate);
     } catch (error) {
       this.releaseTensors();
       throw error;

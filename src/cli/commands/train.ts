@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { runTraining } from '../../experiment/train.js';
 import { describeMetrics } from '../../model/metrics.js';
+import { withConfigOptions } from '../options.js';
 import { createProgress, type Progress } from '../progress.js';
 
 interface TrainArgs {
@@ -13,14 +14,7 @@ interface TrainArgs {
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train <config>',
   describe: 'Train the full model (every group at full dimension); evaluate on valid each epoch and on test',
-  builder: (yargs) =>
-    yargs
-      .positional('config', { type: 'string', demandOption: true, describe: 'YAML run config' })
-      .option('backend', {
-        choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
-        describe: 'tfjs backend; overrides LEMOPT_BACKEND and model.backend',
-      })
-      .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' }),
+  builder: (yargs) => withConfigOptions(yargs),
   handler: async (args) => {
     const { config } = await loadConfig(args.config);
     const say = (line: string): void => {

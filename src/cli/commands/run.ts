@@ -1,0 +1,84 @@
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../config/load.js';
+import { formatBytes } from '../../config/size.js';
+import type { Manifest } from '../../experiment/manifest.js';
+import { runSelection } from '../../experiment/run.js';
+import { describeMetrics } from '../../model/metrics.js';
+import { withConfigOptions } from '../options.js';
+import { createProgress, type Progress } from '../progress.js';
+
+interface RunArgs {
+  config: string;
+  backend?: string;
+  quiet: boolean;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run <config>',
+  describe:
+    'Select feature groups and dims under the budgets, retrain the selection, write manifest.json (resumes an interrupted run)',
+  builder: (yargs) => withConfigOptions(yargs),
+  handler: async (args) => {
+    const { config } = await loadConfig(args.config);
+    let progress: Progress | undefined;
+    let current = '';
+    const result = await runSelection(config, {
+      backend: args.backend,
+      log: (line) => {
+        progress?.stop();
+        progress = undefined;
+        current = '';
+        if (!args.quiet) process.stderr.write(`${line}\n`);
+      },
+      onProgress: (stage, done, expected, loss) => {
+        if (stage !== current) {
+          progress?.stop();
+          current = stage;
+          progress = createProgress(stage, expected, { quiet: args.quiet });
+        }
+        progress?.update(done, `loss ${loss.toFixed(4)}`);
+      },
+    });
+    progress?.stop();
+    process.stdout.write(summary(result.manifest, result.runDir));
+  },
+};
+
+/** The table `lemopt run` ends with: kept groups, costs against budgets, full and selected metrics. */
+export function summary(manifest: Manifest, runDir: string): string {
+  const rows = manifest.kept.map((group) => [
+    group.group,
+    group.tower,
+    String(group.dim),
+    String(group.vocabulary_size),
+    formatBytes(group.memory_bytes),
+  ]);
+  const table = formatTable(['kept group', 'tower', 'dim', 'rows', 'memory'], rows);
+  const { full, selected } = manifest.cost;
+  const budget = (value: number | null, format: (v: number) => string) =>
+    value === null ? 'no budget' : `budget ${format(value)}`;
+  const micros = (value: number | null) => (value === null ? 'n/a' : `${value.toFixed(2)} µs`);
+  return [
+    `method: ${manifest.method}, unit: ${manifest.unit}, dtype: ${manifest.dtype}`,
+    table,
+    `dropped: ${manifest.dropped.map((group) => group.group).join(', ') || 'none'}`,
+    `memory:  selected ${formatBytes(selected.predicted.memory_bytes)} of full ${formatBytes(full.predicted.memory_bytes)} ` +
+      `(${budget(manifest.budgets.memory_bytes, formatBytes)})`,
+    `latency: selected ${micros(selected.predicted.latency_us)} predicted, ${micros(selected.measured.latency_us)} measured; ` +
+      `full ${micros(full.predicted.latency_us)} predicted, ${micros(full.measured.latency_us)} measured ` +
+      `(${budget(manifest.budgets.latency_us, (v) => `${v.toFixed(2)} µs`)})`,
+    `full model:     test ${describeMetrics(manifest.metrics.full.test)}`,
+    `selected model: test ${describeMetrics(manifest.metrics.selected.test)}`,
+    `manifest: ${runDir}/manifest.json`,
+    '',
+  ].join('\n');
+}
+
+function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column].length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => cell.padEnd(widths[column])).join('  ');
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}

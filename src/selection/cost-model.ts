@@ -1,0 +1,66 @@
+/**
+ * What a selection costs as served: embedding memory (tables at their kept dims in the
+ * export dtype) and predicted inference latency. Marginal costs depend on what is
+ * already selected: a group's first block adds a lookup (and int8's row scales), later
+ * blocks only dims.
+ */
+import type { EmbeddingSpec } from '../embedding/layout.js';
+import { selectionMemory, type EmbeddingDtype } from '../embedding/memory.js';
+import type { Candidate } from './candidates.js';
+import { activeDimsOf } from './candidates.js';
+import { latencyShape, predictLatency, type LatencyCoefficients, type LatencyShape } from './latency.js';
+
+export interface SelectionCost {
+  readonly memoryBytes: number;
+  /** Undefined without a latency model. */
+  readonly latencyUs?: number;
+}
+
+export interface TowerUnits {
+  readonly user: readonly number[];
+  readonly item: readonly number[];
+}
+
+export class CostModel {
+  constructor(
+    readonly spec: EmbeddingSpec,
+    readonly dtype: EmbeddingDtype,
+    readonly towers: TowerUnits,
+    readonly latency?: LatencyCoefficients,
+  ) {}
+
+  /** Cost of a selection given as kept blocks per table. */
+  cost(blocks: ArrayLike<number>): SelectionCost {
+    const memoryBytes = selectionMemory(this.spec, activeDimsOf(this.spec, blocks), this.dtype).totalBytes;
+    if (!this.latency) return { memoryBytes };
+    return { memoryBytes, latencyUs: predictLatency(this.latency, this.shape(blocks)) };
+  }
+
+  shape(blocks: ArrayLike<number>): LatencyShape {
+    return latencyShape(this.spec, blocks, this.towers);
+  }
+
+  /** Every table at its full dimension. */
+  full(): SelectionCost {
+    return this.cost(this.spec.tables.map((table) => table.numBlocks));
+  }
+
+  /** What adding `candidate` to the selection `blocks` costs. */
+  marginal(blocks: ArrayLike<number>, candidate: Candidate): SelectionCost {
+    const before = this.cost(blocks);
+    const after = this.cost(withCandidate(blocks, candidate));
+    return subtract(after, before);
+  }
+}
+
+export function withCandidate(blocks: ArrayLike<number>, candidate: Candidate): Int32Array {
+  const next = Int32Array.from(blocks);
+  next[candidate.table] += candidate.blocks;
+  return next;
+}
+
+function subtract(a: SelectionCost, b: SelectionCost): SelectionCost {
+  const memoryBytes = a.memoryBytes - b.memoryBytes;
+  if (a.latencyUs === undefined || b.latencyUs === undefined) return { memoryBytes };
+  return { memoryBytes, latencyUs: a.latencyUs - b.latencyUs };
+}

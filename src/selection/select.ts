@@ -1,0 +1,201 @@
+/**
+ * Runs the configured selection method under the budgets and returns the picks in order.
+ *
+ *   sequential_attention  rounds of attention over the unselected candidates (sequential-attention.ts)
+ *   one_shot_attention    one attention round over every candidate, then the top weights that fit
+ *   all                   every candidate, ignoring the budgets (the reference model)
+ *   random                a seeded random order, taking what fits
+ *   cardinality           groups with larger vocabularies first (more distinct values, more to learn)
+ */
+import type { RunConfig } from '../config/schema.js';
+import type { PreparedDataset } from '../data/dataset.js';
+import type { EmbeddingSpec } from '../embedding/layout.js';
+import { Random } from '../util/random.js';
+import { LemoptError } from '../util/errors.js';
+import { blocksPerTable, enumerateCandidates, type Candidate } from './candidates.js';
+import type { CostModel, SelectionCost } from './cost-model.js';
+import type { Budgets } from './budgets.js';
+import { Picker, type PickedCandidate } from './picker.js';
+import {
+  sequentialAttention,
+  type SelectionRound,
+  type SequentialAttentionPlan,
+} from './sequential-attention.js';
+import { TwoTowerLearner, type LearnerHooks } from './two-tower-learner.js';
+
+export interface OrderedPick extends PickedCandidate {
+  /** Round it was picked in (0: methods without rounds). */
+  readonly round: number;
+}
+
+export interface SelectionOutcome {
+  readonly method: RunConfig['selection']['method'];
+  readonly candidates: readonly Candidate[];
+  readonly order: readonly OrderedPick[];
+  /** Kept blocks per table. */
+  readonly keptBlocks: Int32Array;
+  readonly cost: SelectionCost;
+  /** Rounds of attention (empty for methods without). */
+  readonly rounds: readonly SelectionRound[];
+  readonly plan?: SequentialAttentionPlan;
+  /** Training batches the selection ran. */
+  readonly steps: number;
+  readonly seconds: number;
+}
+
+export interface SelectionHooks extends LearnerHooks {
+  readonly onRound?: (round: SelectionRound, candidates: readonly Candidate[]) => void | Promise<void>;
+  /** Steps the selection expects to train, once it knows. */
+  readonly onPlan?: (plan: SequentialAttentionPlan & { totalSteps: number }) => void;
+}
+
+export async function selectCandidates(
+  config: RunConfig,
+  dataset: PreparedDataset,
+  costs: CostModel,
+  budgets: Budgets,
+  hooks: SelectionHooks = {},
+): Promise<SelectionOutcome> {
+  const started = performance.now();
+  const { selection } = config;
+  const candidates = enumerateCandidates(costs.spec, selection.unit);
+  const picker = new Picker(
+    candidates,
+    costs,
+    budgets,
+    selection.pick,
+    selection.max_candidates ?? candidates.length,
+  );
+  const finish = (
+    order: readonly OrderedPick[],
+    rounds: readonly SelectionRound[] = [],
+    steps = 0,
+    plan?: SequentialAttentionPlan,
+  ): SelectionOutcome => ({
+    method: selection.method,
+    candidates,
+    order,
+    keptBlocks: blocksPerTable(
+      costs.spec,
+      candidates,
+      order.map((pick) => pick.candidate),
+    ),
+    cost: costs.cost(
+      blocksPerTable(
+        costs.spec,
+        candidates,
+        order.map((pick) => pick.candidate),
+      ),
+    ),
+    rounds,
+    plan,
+    steps,
+    seconds: (performance.now() - started) / 1000,
+  });
+  switch (selection.method) {
+    case 'all': {
+      const all = new Picker(candidates, costs, {}, 'weight');
+      return finish(candidates.map((c) => ({ ...all.add(c.index, 1), round: 0 })));
+    }
+    case 'random': {
+      picker.assertSomethingFits();
+      const random = new Random(selection.seed);
+      const scores = candidates.map(() => random.next());
+      return finish(pickAll(picker, scores));
+    }
+    case 'cardinality': {
+      picker.assertSomethingFits();
+      return finish(pickAll(picker, cardinalityScores(costs.spec, candidates)));
+    }
+    case 'sequential_attention':
+    case 'one_shot_attention':
+      return attentionSelection(config, dataset, picker, hooks, finish);
+    default:
+      throw new LemoptError(
+        `selection.method: '${selection.method}' is not available yet; use sequential_attention, ` +
+          'one_shot_attention, all, random or cardinality',
+      );
+  }
+}
+
+/** Picks by fixed scores until nothing more fits. */
+function pickAll(picker: Picker, scores: ArrayLike<number>): OrderedPick[] {
+  const order: OrderedPick[] = [];
+  for (;;) {
+    const [pick] = picker.pick(scores, 1);
+    if (pick === undefined) return order;
+    order.push({ ...pick, round: 0 });
+  }
+}
+
+/** log of the group's embedding rows; a group's blocks share it, earlier blocks slightly ahead. */
+function cardinalityScores(spec: EmbeddingSpec, candidates: readonly Candidate[]): number[] {
+  const seen = new Map<number, number>();
+  return candidates.map((candidate) => {
+    const position = seen.get(candidate.table) ?? 0;
+    seen.set(candidate.table, position + 1);
+    return Math.log(spec.tables[candidate.table].rows + 1) - position * 1e-6;
+  });
+}
+
+/** How many batches the selection trains: warm-up, then equal rounds. */
+export function selectionPlan(
+  config: RunConfig,
+  dataset: PreparedDataset,
+  rounds: number,
+): SequentialAttentionPlan & { totalSteps: number } {
+  const { selection, train, data } = config;
+  const trainRows = Math.max(1, Math.round(dataset.stats.rows * data.split.train));
+  const batchesPerEpoch = Math.max(1, Math.ceil(trainRows / train.batch_size));
+  const budgetSteps = (selection.epochs ?? train.epochs) * batchesPerEpoch;
+  const warmupSteps = Math.round(selection.warmup_fraction * budgetSteps);
+  const stepsPerRound = Math.max(
+    selection.min_steps_per_round,
+    Math.floor((budgetSteps - warmupSteps) / Math.max(1, rounds)),
+  );
+  return {
+    warmupSteps,
+    stepsPerRound,
+    selectPerRound: selection.select_per_round,
+    totalSteps: warmupSteps + stepsPerRound * rounds,
+  };
+}
+
+async function attentionSelection(
+  config: RunConfig,
+  dataset: PreparedDataset,
+  picker: Picker,
+  hooks: SelectionHooks,
+  finish: (
+    order: readonly OrderedPick[],
+    rounds: readonly SelectionRound[],
+    steps: number,
+    plan: SequentialAttentionPlan,
+  ) => SelectionOutcome,
+): Promise<SelectionOutcome> {
+  picker.assertSomethingFits();
+  const oneShot = config.selection.method === 'one_shot_attention';
+  const rounds = oneShot ? 1 : Math.ceil(picker.maxSelectable() / config.selection.select_per_round);
+  const plan = selectionPlan(config, dataset, rounds);
+  hooks.onPlan?.(plan);
+  const learner = new TwoTowerLearner(config, dataset, config.selection.unit, hooks);
+  try {
+    if (oneShot) {
+      await learner.train(plan.warmupSteps, 'ones');
+      learner.resetLogits();
+      await learner.train(plan.stepsPerRound, 'attention');
+      const weights = Array.from(learner.gateValues());
+      const order = pickAll(picker, weights).map((pick) => ({ ...pick, round: 1 }));
+      const round = { round: 1, weights, picks: order };
+      await hooks.onRound?.(round, picker.candidates);
+      return finish(order, [round], learner.steps, plan);
+    }
+    const done = await sequentialAttention(learner, picker, plan, {
+      onRound: (round) => hooks.onRound?.(round, picker.candidates),
+    });
+    const order = done.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
+    return finish(order, done, learner.steps, plan);
+  } finally {
+    await learner.dispose();
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The two-tower model as a GatedLearner: the embedding store at full dims, the dense
+ * towers with one gate per candidate (a group, or a block of a group's dims), trained on
+ * the train split batch after batch, epoch after epoch.
+ */
+import type { RunConfig } from '../config/schema.js';
+import { batches, prefetch, type Batch } from '../data/batcher.js';
+import type { PreparedDataset } from '../data/dataset.js';
+import { TRAIN } from '../data/split.js';
+import { vocabularySizes } from '../embedding/layout.js';
+import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
+import { objectiveParts, trainStep, type ObjectiveParts } from '../model/trainer.js';
+import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
+import { columnCandidates, type SelectionUnit } from './candidates.js';
+import type { GatedLearner, GateMode } from './sequential-attention.js';
+
+export interface LearnerHooks {
+  /** After each batch: batches trained so far and the batch's loss. */
+  readonly onStep?: (steps: number, loss: number) => void;
+}
+
+export class TwoTowerLearner implements GatedLearner {
+  readonly numCandidates: number;
+  readonly store: EmbeddingStore;
+  readonly model: TwoTowerModel;
+  private readonly objective: ObjectiveParts;
+  private readonly stream: AsyncIterator<Batch>;
+  private stepsDone = 0;
+
+  constructor(
+    private readonly config: RunConfig,
+    dataset: PreparedDataset,
+    unit: SelectionUnit,
+    private readonly hooks: LearnerHooks = {},
+  ) {
+    this.store = embeddingStoreFromConfig(config, dataset.layout, vocabularySizes(dataset.vocabularies));
+    const spec = this.store.spec;
+    this.numCandidates = unit === 'group' ? spec.tables.length : spec.numBlocks;
+    this.model = new TwoTowerModel({
+      ...twoTowerOptions(config.model, config.train, {
+        userColumnCandidate: columnCandidates(this.store.columns('user'), unit),
+        itemColumnCandidate: columnCandidates(this.store.columns('item'), unit),
+        numCandidates: this.numCandidates,
+      }),
+      maskScale: config.selection.mask_scale,
+      gateLearningRate: config.selection.gate_learning_rate,
+    });
+    this.objective = objectiveParts(config, dataset);
+    this.stream = trainBatchesForever(config, dataset)[Symbol.asyncIterator]();
+  }
+
+  get steps(): number {
+    return this.stepsDone;
+  }
+
+  async train(steps: number, mode: GateMode): Promise<void> {
+    this.model.gateMode = mode;
+    for (let i = 0; i < steps; i++) {
+      const next = await this.stream.next();
+      if (next.done) throw new Error('the train split has no rows');
+      const loss = trainStep(this.store, this.model, next.value, this.objective, this.config.train);
+      this.stepsDone += 1;
+      this.hooks.onStep?.(this.stepsDone, loss);
+    }
+  }
+
+  setSelected(mask: Uint8Array): void {
+    this.model.selected = mask;
+  }
+
+  resetLogits(): void {
+    this.model.resetGateLogits();
+  }
+
+  gateValues(): Float32Array {
+    return this.model.gateValues();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stream.return?.();
+    this.model.dispose();
+  }
+}
+
+/** Train batches, epoch after epoch, each epoch shuffled with its own seed. */
+async function* trainBatchesForever(config: RunConfig, dataset: PreparedDataset): AsyncGenerator<Batch> {
+  const { train } = config;
+  for (let epoch = 1; ; epoch++) {
+    let any = false;
+    const epochBatches = batches(dataset.encodedBatches(), {
+      split: TRAIN,
+      batchSize: train.batch_size,
+      shuffleBuffer: train.shuffle_buffer,
+      seed: (config.selection.seed + 1) * 7919 + epoch,
+    });
+    for await (const batch of prefetch(epochBatches)) {
+      any = true;
+      yield batch;
+    }
+    if (!any) return;
+  }
+}

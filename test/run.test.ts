@@ -1,0 +1,83 @@
+/** `lemopt run` end to end on a small generated dataset: manifest, budgets, outputs, resume. */
+import { readFile, stat } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import type { RunConfig } from '../src/config/schema.js';
+import { generateSynthetic } from '../src/data/synthetic.js';
+import { readManifest, validateManifest } from '../src/experiment/manifest.js';
+import { runSelection } from '../src/experiment/run.js';
+import { makeTempDir, type TempDir } from './support/tmp.js';
+
+let tmp: TempDir;
+
+function config(budgets: string, output: string, unit = 'group'): RunConfig {
+  const yaml = `
+data:
+  source: data/interactions.parquet
+  label: { column: label }
+  split: { method: random, train: 0.8, valid: 0.1, test: 0.1 }
+  workers: 0
+features:
+  - name: [u_region, u_age_band, u_occupation, u_browser, u_referrer]
+    tower: user
+  - name: [i_category, i_brand, i_color]
+    tower: item
+model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
+train: { batch_size: 256, epochs: 1, seed: 3 }
+selection:
+  unit: ${unit}
+  budgets: ${budgets}
+  min_steps_per_round: 10
+  latency: { coefficients: { constant_us: 1, per_lookup_us: 0.2, per_dim_us: 0.01, per_mflop_us: 50 } }
+output: { dir: ${output} }
+`;
+  return parseConfig(yaml, tmp.file('config.yaml')).config;
+}
+
+beforeAll(async () => {
+  tmp = await makeTempDir('lemopt-run-');
+  await generateSynthetic({ outDir: tmp.file('data'), rows: 12_000, seed: 5 });
+});
+afterAll(() => tmp.remove());
+
+describe('lemopt run', () => {
+  it('writes a valid manifest within both budgets, with its trace and models, and resumes finished stages', async () => {
+    const cfg = config('{ memory: 30%, latency_us: 90% }', 'runs/a', 'block');
+    const result = await runSelection(cfg);
+    const manifest = validateManifest(await readManifest(tmp.file('runs/a/manifest.json')), 'manifest.json');
+    const { budgets, cost } = manifest;
+    expect(budgets.memory_bytes).toBeCloseTo(0.3 * cost.full.predicted.memory_bytes, 6);
+    expect(budgets.latency_us).toBeCloseTo(0.9 * cost.full.predicted.latency_us!, 6);
+    expect(cost.selected.predicted.memory_bytes).toBeLessThanOrEqual(budgets.memory_bytes!);
+    expect(cost.selected.predicted.latency_us!).toBeLessThanOrEqual(budgets.latency_us!);
+    expect(manifest.kept.length).toBeGreaterThan(0);
+    expect(manifest.kept.length + manifest.dropped.length).toBe(8);
+    expect(cost.selected.measured.latency_us).toBeGreaterThan(0);
+    // Kept dims add up to the blocks picked.
+    const picked = new Map<string, number>();
+    for (const step of manifest.selection_order) picked.set(step.group, (picked.get(step.group) ?? 0) + 4);
+    for (const group of manifest.kept) expect(group.dim).toBe(picked.get(group.group));
+    const trace = (await readFile(tmp.file('runs/a/selection/trace.jsonl'), 'utf8')).trim().split('\n');
+    const rounds = trace.map(
+      (line) => JSON.parse(line) as { weights: Record<string, number>; picks: unknown[] },
+    );
+    expect(rounds.flatMap((round) => round.picks)).toHaveLength(manifest.selection_order.length);
+    expect(Object.keys(rounds[0].weights)).toHaveLength(16);
+    for (const stage of ['full', 'selected'])
+      expect((await stat(tmp.file(`runs/a/${stage}/model.ckpt`))).size).toBeGreaterThan(0);
+    expect(result.manifest.kept).toEqual(manifest.kept);
+
+    const log: string[] = [];
+    const again = await runSelection(cfg, { log: (line) => log.push(line) });
+    expect(log.filter((line) => line.includes('reusing'))).toHaveLength(3);
+    expect(again.manifest.kept).toEqual(manifest.kept);
+    expect(again.manifest.metrics).toEqual(manifest.metrics);
+  });
+
+  it('names the cheapest candidate and its cost when nothing fits the budget', async () => {
+    // u_browser: 5 values + missing + OOV = 7 rows x 8 dims x 4 bytes.
+    await expect(runSelection(config('{ memory: 100 }', 'runs/b'))).rejects.toThrow(
+      "selection.budgets: nothing fits memory 100 B: the cheapest candidate 'u_browser' costs 224 B, ",
+    );
+  });
+});
