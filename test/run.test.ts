@@ -74,6 +74,28 @@ describe('lemopt run', () => {
     expect(again.manifest.metrics).toEqual(manifest.metrics);
   });
 
+  it('resumes a selection killed mid-round and ends with the same picks and metrics', async () => {
+    const budgets = '{ memory: 30%, latency_us: 90% }';
+    const uninterrupted = await runSelection(config(budgets, 'runs/whole', 'block'));
+    const killed = config(budgets, 'runs/killed', 'block');
+    const kill = new Error('killed');
+    await expect(
+      runSelection(killed, {
+        onProgress: (stage, done) => {
+          if (stage === 'selection' && done === 25) throw kill;
+        },
+      }),
+    ).rejects.toBe(kill);
+    // Rounds finished before the kill are in the checkpoint.
+    expect((await stat(tmp.file('runs/killed/selection/checkpoint.ckpt'))).size).toBeGreaterThan(0);
+    const resumed = await runSelection(killed);
+    expect(resumed.manifest.selection_order).toEqual(uninterrupted.manifest.selection_order);
+    expect(resumed.manifest.metrics).toEqual(uninterrupted.manifest.metrics);
+    const trace = await readFile(tmp.file('runs/killed/selection/trace.jsonl'), 'utf8');
+    expect(trace).toBe(await readFile(tmp.file('runs/whole/selection/trace.jsonl'), 'utf8'));
+    await expect(stat(tmp.file('runs/killed/selection/checkpoint.ckpt'))).rejects.toThrow();
+  });
+
   it('names the cheapest candidate and its cost when nothing fits the budget', async () => {
     // u_browser: 5 values + missing + OOV = 7 rows x 8 dims x 4 bytes.
     await expect(runSelection(config('{ memory: 100 }', 'runs/b'))).rejects.toThrow(

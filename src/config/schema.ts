@@ -255,6 +255,12 @@ const selectionSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /**
+   * group_lasso: the strength of the penalty Σ ||W_c|| on each candidate's first-layer
+   * kernel rows, as the L2 norm its proximal steps take from a candidate over the whole
+   * run (λ x learning rate x batches), so the default holds for short and long runs alike.
+   */
+  group_lasso_shrink: z.number().positive().default(2),
   /** greedy: refuse more candidates than this (it retrains once per candidate per pick) unless `force_greedy`. */
   greedy_max_candidates: positiveInt.default(12),
   force_greedy: z.boolean().default(false),

@@ -8,8 +8,7 @@
  *   selected/            the fresh model trained on the selection: metrics, model.ckpt
  *   manifest.json        the feature-set manifest
  */
-import { readFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { batches, type Batch } from '../data/batcher.js';
@@ -42,7 +41,14 @@ import {
   type ManifestCost,
 } from './manifest.js';
 import { openRunFolder } from './run-folder.js';
-import { configKey, METRICS_FILE, readGroundTruth, trainInFolder, type GroundTruth } from './train.js';
+import {
+  CHECKPOINT_FILE,
+  configKey,
+  METRICS_FILE,
+  readGroundTruth,
+  trainInFolder,
+  type GroundTruth,
+} from './train.js';
 
 const SELECTION_FILE = 'selection.json';
 const TRACE_FILE = 'trace.jsonl';
@@ -269,12 +275,9 @@ async function selectStage(
   const trace: string[] = [];
   let expected = 0;
   const hooks: SelectionHooks = {
-    onPlan: (plan) => {
-      expected = plan.totalSteps;
-      options.log?.(
-        `selection: ${config.selection.method}, ${plan.warmupSteps} warm-up batches, ` +
-          `rounds of ${plan.stepsPerRound} batches (up to ${plan.totalSteps} in all)`,
-      );
+    onPlan: (totalSteps, description) => {
+      expected = totalSteps;
+      options.log?.(`selection: ${config.selection.method}, ${description} (up to ${totalSteps} in all)`);
     },
     onStep: (steps, loss) => options.onProgress?.('selection', steps, expected, loss),
     onRound: async (round, candidates) => {
@@ -287,7 +290,8 @@ async function selectStage(
         );
     },
   };
-  const outcome = await selectCandidates(config, dataset, costs, budgets, hooks);
+  const checkpoint = { file: path.join(dir, CHECKPOINT_FILE), key };
+  const outcome = await selectCandidates(config, dataset, costs, budgets, hooks, checkpoint);
   const saved: SavedSelection = {
     key,
     order: outcome.order,
@@ -303,6 +307,7 @@ async function selectStage(
       `${JSON.stringify({ round: 0, picks: outcome.order })}\n`,
     );
   await writeFileAtomic(file, `${JSON.stringify(saved, null, 2)}\n`);
+  await rm(checkpoint.file, { force: true });
   return saved;
 }
 

@@ -120,8 +120,8 @@ export class Gates {
   }
 
   /** Draws fresh logits N(0, 1e-5²) from the next seeded stream (between selection rounds). */
-  reset(): void {
-    this.resets++;
+  reset(draw?: number): void {
+    this.resets = draw ?? this.resets + 1;
     tf.tidy(() => this.logits.assign(tf.tensor1d(this.initialLogits())));
   }
 

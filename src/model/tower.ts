@@ -71,6 +71,11 @@ export class Tower {
   private readonly layers: Layer[] = [];
   private readonly options: TowerOptions;
 
+  /** The first layer's kernel [inputDim, units], whose rows belong to input columns; none without layers. */
+  get firstKernel(): tf.Variable<tf.Rank.R2> | undefined {
+    return this.layers[0]?.kernel;
+  }
+
   constructor(store: VariableStore, options: TowerOptions) {
     this.options = options;
     this.name = options.name;

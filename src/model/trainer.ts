@@ -234,12 +234,12 @@ export async function saveTrainedModel(file: string, trained: TrainedModel, info
 }
 
 /** Every weight and optimizer state; `copy` for a snapshot that must outlive further training. */
-function trainingState(store: EmbeddingStore, model: TwoTowerModel, copy = false): TrainingState {
+export function trainingState(store: EmbeddingStore, model: TwoTowerModel, copy = false): TrainingState {
   const embeddings = store.state().map((entry) => (copy ? { ...entry, data: entry.data.slice() } : entry));
   return { embeddings, dense: model.getWeights(), denseOptimizer: model.getOptimizerState() };
 }
 
-function restore(store: EmbeddingStore, model: TwoTowerModel, state: TrainingState): void {
+export function restore(store: EmbeddingStore, model: TwoTowerModel, state: TrainingState): void {
   store.setState(state.embeddings);
   model.setWeights(state.dense);
   model.setOptimizerState(state.denseOptimizer);

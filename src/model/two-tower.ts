@@ -140,6 +140,7 @@ export class TwoTowerModel {
   private readonly store = new VariableStore();
   private readonly gates: Gates;
   private readonly userColumns: ColumnGate;
+  private readonly columnCandidates: { readonly user: Int32Array; readonly item: Int32Array };
   private readonly itemColumns: ColumnGate;
   private readonly userTower: Tower;
   private readonly itemTower: Tower;
@@ -151,6 +152,7 @@ export class TwoTowerModel {
 
   constructor(options: TwoTowerOptions) {
     const seed = options.seed ?? 0;
+    this.columnCandidates = { user: options.userColumnCandidate, item: options.itemColumnCandidate };
     this.userDim = options.userColumnCandidate.length;
     this.itemDim = options.itemColumnCandidate.length;
     this.numCandidates = options.numCandidates;
@@ -238,11 +240,68 @@ export class TwoTowerModel {
     return readFloats(this.gates.logits);
   }
 
-  /** Fresh logits N(0, 1e-5²) (the next seeded draw) and fresh optimizer state for them. */
-  resetGateLogits(): void {
+  /**
+   * Fresh logits N(0, 1e-5²) and fresh optimizer state for them: draw number `draw`
+   * of the seeded stream (default: the next one), so a resumed selection draws the same.
+   */
+  resetGateLogits(draw?: number): void {
     this.check();
-    this.gates.reset();
+    this.gates.reset(draw);
     this.optimizer.reset(GATE_LOGITS);
+  }
+
+  /** L2 norm of each candidate's rows of the first-layer kernels (both towers): group lasso's score. */
+  candidateNorms(): Float32Array {
+    this.check();
+    return Float32Array.from(this.candidateSquares(), Math.sqrt);
+  }
+
+  /**
+   * Group lasso's proximal step: each candidate's first-layer kernel rows, as one vector,
+   * shrink toward 0 by `amount` in L2 norm (to exactly 0 when shorter than that).
+   */
+  shrinkCandidates(amount: number): void {
+    this.check();
+    const norms = this.candidateNorms();
+    const scale = Float32Array.from(norms, (norm) => (norm > amount ? 1 - amount / norm : 0));
+    this.forEachFirstKernel((kernel, rows, units, candidates) => {
+      for (let row = 0; row < rows; row++) {
+        const candidate = candidates[row];
+        if (candidate < 0) continue;
+        for (let k = row * units; k < (row + 1) * units; k++) kernel[k] *= scale[candidate];
+      }
+      return true;
+    });
+  }
+
+  private candidateSquares(): Float64Array {
+    const squares = new Float64Array(this.numCandidates);
+    this.forEachFirstKernel((kernel, rows, units, candidates) => {
+      for (let row = 0; row < rows; row++) {
+        if (candidates[row] < 0) continue;
+        for (let k = row * units; k < (row + 1) * units; k++)
+          squares[candidates[row]] += kernel[k] * kernel[k];
+      }
+      return false;
+    });
+    return squares;
+  }
+
+  /** Visits both towers' first kernels as arrays; writes one back when `visit` returns true. */
+  private forEachFirstKernel(
+    visit: (kernel: Float32Array, rows: number, units: number, candidates: Int32Array) => boolean,
+  ): void {
+    for (const [tower, candidates] of [
+      [this.userTower, this.columnCandidates.user],
+      [this.itemTower, this.columnCandidates.item],
+    ] as const) {
+      const variable = tower.firstKernel;
+      if (variable === undefined) continue;
+      const kernel = readFloats(variable);
+      const [rows, units] = variable.shape;
+      if (visit(kernel, rows, units, candidates))
+        tf.tidy(() => variable.assign(tf.tensor2d(kernel, [rows, units])));
+    }
   }
 
   // ---- training ----------------------------------------------------------------------

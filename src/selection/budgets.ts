@@ -16,11 +16,10 @@ export interface Budgets {
 export function resolveBudgets(budgets: SelectionConfig['budgets'], full: SelectionCost): Budgets {
   const resolve = (value: number | string | undefined, fullValue: number | undefined, field: string) => {
     if (value === undefined) return undefined;
-    const fraction = parsePercent(value);
-    if (fraction === undefined) return Number(value);
     if (fullValue === undefined)
-      throw new LemoptError(`selection.budgets.${field}: a percentage needs a latency model`);
-    return fraction * fullValue;
+      throw new LemoptError(`selection.budgets.${field}: a latency budget needs a latency model`);
+    const fraction = parsePercent(value);
+    return fraction === undefined ? Number(value) : fraction * fullValue;
   };
   return {
     memoryBytes: resolve(budgets.memory, full.memoryBytes, 'memory'),

@@ -134,20 +134,51 @@ export class Picker {
   }
 
   /**
-   * An upper bound on the picks a selection can make: candidates taken cheapest first
-   * until the next one does not fit (the rounds Sequential Attention plans for).
+   * An upper bound on the picks a selection can make (the rounds Sequential Attention
+   * plans for): the most candidates that fit each budget on its own, the smallest of
+   * those. Costs add up over tables (a table's cost depends only on its own kept blocks),
+   * so the most that fit one budget is a small knapsack over tables, solved exactly here.
+   * (Taking the cheapest candidate first is not a bound: with two budgets, or a group's
+   * first block costing more than its later ones, it can stop short of what fits.)
    */
   maxSelectable(): number {
-    const trial = new Picker(this.candidates, this.costs, this.budgets, 'weight', this.maxPicks);
-    const cheapFirst = new Float64Array(this.candidates.length);
-    for (;;) {
-      const affordable = trial.affordable();
-      if (affordable.length === 0) return trial.selected.length;
-      cheapFirst.fill(-Infinity);
-      for (const index of affordable)
-        cheapFirst[index] = -trial.relativeCost(trial.costs.marginal(trial.blocks, trial.candidates[index]));
-      trial.pick(cheapFirst, 1);
+    const empty = new Int32Array(this.costs.spec.tables.length);
+    const base = this.costs.cost(empty);
+    // Per table: its cost above the base with 0, 1, 2... of its candidates kept.
+    const tableCosts = this.costs.spec.tables.map((table) => {
+      const blocks = Int32Array.from(empty);
+      const costs: SelectionCost[] = [base];
+      for (const candidate of this.candidates) {
+        if (candidate.table !== table.index) continue;
+        blocks[table.index] += candidate.blocks;
+        costs.push(this.costs.cost(blocks));
+      }
+      return costs;
+    });
+    let bound = Math.min(this.maxPicks, this.candidates.length);
+    for (const key of ['memoryBytes', 'latencyUs'] as const) {
+      const budget = this.budgets[key];
+      const baseValue = base[key];
+      if (budget === undefined || baseValue === undefined) continue;
+      const alone: Budgets = { [key]: budget };
+      // least[m]: the smallest cost above the base of m candidates from the tables so far.
+      let least = [0];
+      for (const costs of tableCosts) {
+        const next = new Array<number>(least.length + costs.length - 1).fill(Infinity);
+        least.forEach((sum, m) =>
+          costs.forEach((cost, j) => {
+            next[m + j] = Math.min(next[m + j], sum + (cost[key] ?? 0) - baseValue);
+          }),
+        );
+        least = next;
+      }
+      let most = 0;
+      least.forEach((sum, m) => {
+        if (withinBudgets({ memoryBytes: 0, [key]: baseValue + sum }, alone)) most = m;
+      });
+      bound = Math.min(bound, most);
     }
+    return bound;
   }
 
   /** Fails when not even one candidate fits, naming the cheapest. */

@@ -6,16 +6,24 @@
  *   all                   every candidate, ignoring the budgets (the reference model)
  *   random                a seeded random order, taking what fits
  *   cardinality           groups with larger vocabularies first (more distinct values, more to learn)
+ *   permutation           validation metric drop of the trained full model when a candidate's
+ *                         inputs are shuffled across rows, largest first (permutation.ts)
+ *   group_lasso           norms of each candidate's first-layer weights after training with a
+ *                         group lasso penalty, largest first (group-lasso.ts)
+ *   greedy                exact greedy forward selection, one retraining per candidate per pick (greedy.ts)
  */
 import type { RunConfig } from '../config/schema.js';
 import type { PreparedDataset } from '../data/dataset.js';
 import type { EmbeddingSpec } from '../embedding/layout.js';
+import { readCheckpoint, writeCheckpoint } from '../model/checkpoint.js';
 import { Random } from '../util/random.js';
-import { LemoptError } from '../util/errors.js';
 import { blocksPerTable, enumerateCandidates, type Candidate } from './candidates.js';
 import type { CostModel, SelectionCost } from './cost-model.js';
 import type { Budgets } from './budgets.js';
 import { Picker, type PickedCandidate } from './picker.js';
+import { groupLassoScores } from './group-lasso.js';
+import { permutationImportance } from './permutation.js';
+import { assertGreedyAffordable, greedySelection, greedyTrainings } from './greedy.js';
 import {
   sequentialAttention,
   type SelectionRound,
@@ -45,8 +53,21 @@ export interface SelectionOutcome {
 
 export interface SelectionHooks extends LearnerHooks {
   readonly onRound?: (round: SelectionRound, candidates: readonly Candidate[]) => void | Promise<void>;
-  /** Steps the selection expects to train, once it knows. */
-  readonly onPlan?: (plan: SequentialAttentionPlan & { totalSteps: number }) => void;
+  /** Batches the selection expects to train, and how they split, once it knows. */
+  readonly onPlan?: (totalSteps: number, description: string) => void;
+}
+
+/** Where Sequential Attention saves its state after every round, and the key of this selection. */
+export interface SelectionCheckpoint {
+  readonly file: string;
+  readonly key: string;
+}
+
+interface SelectionProgress {
+  readonly key: string;
+  readonly rounds: readonly SelectionRound[];
+  /** Batches trained when the checkpoint was taken. */
+  readonly steps: number;
 }
 
 export async function selectCandidates(
@@ -55,6 +76,7 @@ export async function selectCandidates(
   costs: CostModel,
   budgets: Budgets,
   hooks: SelectionHooks = {},
+  checkpoint?: SelectionCheckpoint,
 ): Promise<SelectionOutcome> {
   const started = performance.now();
   const { selection } = config;
@@ -109,13 +131,50 @@ export async function selectCandidates(
     }
     case 'sequential_attention':
     case 'one_shot_attention':
-      return attentionSelection(config, dataset, picker, hooks, finish);
-    default:
-      throw new LemoptError(
-        `selection.method: '${selection.method}' is not available yet; use sequential_attention, ` +
-          'one_shot_attention, all, random or cardinality',
-      );
+      return attentionSelection(config, dataset, picker, hooks, finish, checkpoint);
+    case 'permutation': {
+      picker.assertSomethingFits();
+      const trainSteps = trainingSteps(config, dataset);
+      hooks.onPlan?.(trainSteps, `the full model (${trainSteps} batches), then shuffles per candidate`);
+      const { scores, steps } = await permutationImportance(config, dataset, costs.spec, candidates, hooks);
+      const round = await pickByScores(picker, scores, hooks);
+      return finish(round.picks, [round], steps);
+    }
+    case 'group_lasso': {
+      picker.assertSomethingFits();
+      const trainSteps = trainingSteps(config, dataset, selection.epochs);
+      hooks.onPlan?.(trainSteps, `${trainSteps} batches with the group penalty`);
+      const { scores, steps } = await groupLassoScores(config, dataset, trainSteps, hooks);
+      const round = await pickByScores(picker, scores, hooks);
+      return finish(round.picks, [round], steps);
+    }
+    case 'greedy': {
+      assertGreedyAffordable(config, candidates.length);
+      picker.assertSomethingFits();
+      const trainSteps = trainingSteps(config, dataset);
+      const picks = Math.min(candidates.length, selection.max_candidates ?? candidates.length);
+      const trainings = greedyTrainings(candidates.length) - greedyTrainings(candidates.length - picks);
+      hooks.onPlan?.(trainSteps * trainings, `up to ${trainings} trainings of ${trainSteps} batches`);
+      const { rounds, steps } = await greedySelection(config, dataset, picker, {
+        onStep: hooks.onStep,
+        onRound: (round) => hooks.onRound?.(round, candidates),
+      });
+      const order = rounds.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
+      return finish(order, rounds, steps);
+    }
   }
+}
+
+/** Picks by scores until nothing more fits, recorded as one round with every candidate's score. */
+async function pickByScores(
+  picker: Picker,
+  scores: ArrayLike<number>,
+  hooks: SelectionHooks,
+): Promise<SelectionRound & { picks: OrderedPick[] }> {
+  const picks = pickAll(picker, scores).map((pick) => ({ ...pick, round: 1 }));
+  const round = { round: 1, weights: Array.from(scores), picks };
+  await hooks.onRound?.(round, picker.candidates);
+  return round;
 }
 
 /** Picks by fixed scores until nothing more fits. */
@@ -136,6 +195,12 @@ function cardinalityScores(spec: EmbeddingSpec, candidates: readonly Candidate[]
     seen.set(candidate.table, position + 1);
     return Math.log(spec.tables[candidate.table].rows + 1) - position * 1e-6;
   });
+}
+
+/** Batches of `epochs` (default train.epochs) over the train split. */
+function trainingSteps(config: RunConfig, dataset: PreparedDataset, epochs = config.train.epochs): number {
+  const trainRows = Math.max(1, Math.round(dataset.stats.rows * config.data.split.train));
+  return epochs * Math.max(1, Math.ceil(trainRows / config.train.batch_size));
 }
 
 /** How many batches the selection trains: warm-up, then equal rounds. */
@@ -172,17 +237,23 @@ async function attentionSelection(
     steps: number,
     plan: SequentialAttentionPlan,
   ) => SelectionOutcome,
+  checkpoint?: SelectionCheckpoint,
 ): Promise<SelectionOutcome> {
   picker.assertSomethingFits();
   const oneShot = config.selection.method === 'one_shot_attention';
   const rounds = oneShot ? 1 : Math.ceil(picker.maxSelectable() / config.selection.select_per_round);
   const plan = selectionPlan(config, dataset, rounds);
-  hooks.onPlan?.(plan);
+  hooks.onPlan?.(
+    plan.totalSteps,
+    oneShot
+      ? `${plan.warmupSteps} warm-up batches, then ${plan.stepsPerRound} with attention`
+      : `${plan.warmupSteps} warm-up batches, then rounds of ${plan.stepsPerRound}`,
+  );
   const learner = new TwoTowerLearner(config, dataset, config.selection.unit, hooks);
   try {
     if (oneShot) {
       await learner.train(plan.warmupSteps, 'ones');
-      learner.resetLogits();
+      learner.resetLogits(1);
       await learner.train(plan.stepsPerRound, 'attention');
       const weights = Array.from(learner.gateValues());
       const order = pickAll(picker, weights).map((pick) => ({ ...pick, round: 1 }));
@@ -190,12 +261,37 @@ async function attentionSelection(
       await hooks.onRound?.(round, picker.candidates);
       return finish(order, [round], learner.steps, plan);
     }
-    const done = await sequentialAttention(learner, picker, plan, {
-      onRound: (round) => hooks.onRound?.(round, picker.candidates),
+    const rounds = await resumeRounds(learner, picker, checkpoint);
+    for (const round of rounds) await hooks.onRound?.(round, picker.candidates);
+    await sequentialAttention(learner, picker, plan, {
+      completedRounds: rounds.length,
+      onRound: async (round) => {
+        rounds.push(round);
+        if (checkpoint) {
+          const progress: SelectionProgress = { key: checkpoint.key, rounds, steps: learner.steps };
+          await writeCheckpoint(checkpoint.file, learner.state(), progress);
+        }
+        await hooks.onRound?.(round, picker.candidates);
+      },
     });
-    const order = done.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
-    return finish(order, done, learner.steps, plan);
+    const order = rounds.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
+    return finish(order, rounds, learner.steps, plan);
   } finally {
     await learner.dispose();
   }
+}
+
+/** The rounds a checkpoint of this selection holds, replayed into the picker and the learner; none without one. */
+async function resumeRounds(
+  learner: TwoTowerLearner,
+  picker: Picker,
+  checkpoint: SelectionCheckpoint | undefined,
+): Promise<SelectionRound[]> {
+  if (!checkpoint) return [];
+  const saved = await readCheckpoint<SelectionProgress>(checkpoint.file);
+  if (saved?.progress.key !== checkpoint.key) return [];
+  for (const round of saved.progress.rounds)
+    for (const pick of round.picks) picker.add(pick.candidate, pick.weight);
+  await learner.resume(saved.state, saved.progress.steps);
+  return [...saved.progress.rounds];
 }

@@ -20,8 +20,8 @@ export interface GatedLearner {
   train(steps: number, mode: GateMode): Promise<void>;
   /** Selected candidates (gate 1 in mode 'attention'). */
   setSelected(mask: Uint8Array): void;
-  /** Fresh logits (and fresh optimizer state for them). */
-  resetLogits(): void;
+  /** Fresh logits (and fresh optimizer state for them), drawn for round `round`. */
+  resetLogits(round: number): void;
   /** Gate values as the next step would use them: softmax weights for unselected candidates. */
   gateValues(): Float32Array;
 }
@@ -64,7 +64,7 @@ export async function sequentialAttention(
   while (!picker.done()) {
     round += 1;
     learner.setSelected(picker.mask);
-    learner.resetLogits();
+    learner.resetLogits(round);
     await learner.train(plan.stepsPerRound, 'attention');
     const weights = Array.from(learner.gateValues());
     const picks = picker.pick(weights, plan.selectPerRound);

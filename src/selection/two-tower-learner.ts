@@ -9,7 +9,8 @@ import type { PreparedDataset } from '../data/dataset.js';
 import { TRAIN } from '../data/split.js';
 import { vocabularySizes } from '../embedding/layout.js';
 import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
-import { objectiveParts, trainStep, type ObjectiveParts } from '../model/trainer.js';
+import type { TrainingState } from '../model/checkpoint.js';
+import { objectiveParts, restore, trainingState, trainStep, type ObjectiveParts } from '../model/trainer.js';
 import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
 import { columnCandidates, type SelectionUnit } from './candidates.js';
 import type { GatedLearner, GateMode } from './sequential-attention.js';
@@ -53,12 +54,14 @@ export class TwoTowerLearner implements GatedLearner {
     return this.stepsDone;
   }
 
-  async train(steps: number, mode: GateMode): Promise<void> {
+  /** `afterStep`: run after every batch's update (group lasso's proximal step). */
+  async train(steps: number, mode: GateMode, afterStep?: () => void): Promise<void> {
     this.model.gateMode = mode;
     for (let i = 0; i < steps; i++) {
       const next = await this.stream.next();
       if (next.done) throw new Error('the train split has no rows');
       const loss = trainStep(this.store, this.model, next.value, this.objective, this.config.train);
+      afterStep?.();
       this.stepsDone += 1;
       this.hooks.onStep?.(this.stepsDone, loss);
     }
@@ -68,8 +71,21 @@ export class TwoTowerLearner implements GatedLearner {
     this.model.selected = mask;
   }
 
-  resetLogits(): void {
-    this.model.resetGateLogits();
+  resetLogits(round: number): void {
+    this.model.resetGateLogits(round);
+  }
+
+  /** Weights and optimizer state, for a checkpoint. */
+  state(): TrainingState {
+    return trainingState(this.store, this.model);
+  }
+
+  /** Resumes from a checkpoint taken after `steps` batches: its state, and the batch stream moved past them. */
+  async resume(state: TrainingState, steps: number): Promise<void> {
+    restore(this.store, this.model, state);
+    for (; this.stepsDone < steps; this.stepsDone++) {
+      if ((await this.stream.next()).done) throw new Error('the train split has no rows');
+    }
   }
 
   gateValues(): Float32Array {
