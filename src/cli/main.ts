@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { LemoptError } from '../util/errors.js';
 import { applyCommand } from './commands/apply.js';
 import { calibrateCommand } from './commands/calibrate.js';
+import { convertCommand } from './commands/convert.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareCommand } from './commands/prepare.js';
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<void> {
       '$0 <command> [options]\n\nSelect embedding feature groups and dimensions under memory and latency budgets.',
     )
     .command(generateCommand)
+    .command(convertCommand)
     .command(inspectCommand)
     .command(validateCommand)
     .command(prepareCommand)

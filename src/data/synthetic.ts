@@ -19,8 +19,8 @@ import { ParquetWriter } from 'hyparquet-writer';
 import { temporaryPathFor } from '../util/atomic.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
 import { GENERATOR_VERSION, groundTruthDocument, type GroundTruth } from './synthetic/document.js';
-import { FileSink } from './synthetic/parquet.js';
-import { columnLayout, emptyCounts, parquetSchema, RowGenerator } from './synthetic/rows.js';
+import { FileSink, parquetSchema } from './parquet-output.js';
+import { columnLayout, emptyCounts, RowGenerator } from './synthetic/rows.js';
 import { measureSignal } from './synthetic/truth.js';
 import { buildWorld } from './synthetic/world.js';
 

@@ -1,6 +1,7 @@
 /** The ground_truth.json document written beside the synthetic data. */
 import { ITEM_COUNT, LATENT_DIM, USER_COUNT, type GridSpec } from './specs.js';
-import { distinctCount, type ColumnLayout, type ColumnType, type DataCounts } from './rows.js';
+import type { ColumnType } from '../parquet-output.js';
+import { distinctCount, type ColumnLayout, type DataCounts } from './rows.js';
 import type { SignalSummary } from './truth.js';
 import {
   ITEM_POPULARITY_EXPONENT,

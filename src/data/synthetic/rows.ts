@@ -2,7 +2,8 @@
  * Rows of the synthetic dataset, one row group at a time: the Parquet schema, the column
  * arrays of a row group, and the counts the ground truth reports about the data.
  */
-import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
+import type { ColumnSource } from 'hyparquet-writer';
+import type { ColumnSpec, ColumnType } from '../parquet-output.js';
 import { Random } from '../../util/random.js';
 import { LATENT_DIM, type FeatureSpec } from './specs.js';
 import {
@@ -16,12 +17,7 @@ import {
   type World,
 } from './world.js';
 
-export type ColumnType = 'int32' | 'int64' | 'float32' | 'string' | 'list<int32>';
-
-export interface ColumnLayout {
-  readonly name: string;
-  readonly type: ColumnType;
-  readonly nullable: boolean;
+export interface ColumnLayout extends ColumnSpec {
   /** The feature behind the column, if any. */
   readonly feature?: Feature;
 }
@@ -66,36 +62,6 @@ export function columnLayout(world: World): ColumnLayout[] {
     { name: 'label', type: 'int32', nullable: false },
   );
   return layout;
-}
-
-/** Explicit Parquet schema of the layout (a list column as the standard 3-level LIST). */
-export function parquetSchema(layout: readonly ColumnLayout[]): SchemaElement[] {
-  const schema: SchemaElement[] = [{ name: 'root', num_children: layout.length }];
-  for (const column of layout) {
-    const repetition_type = column.nullable ? 'OPTIONAL' : 'REQUIRED';
-    switch (column.type) {
-      case 'int32':
-        schema.push({ name: column.name, type: 'INT32', repetition_type });
-        break;
-      case 'int64':
-        schema.push({ name: column.name, type: 'INT64', repetition_type });
-        break;
-      case 'float32':
-        schema.push({ name: column.name, type: 'FLOAT', repetition_type });
-        break;
-      case 'string':
-        schema.push({ name: column.name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type });
-        break;
-      case 'list<int32>':
-        schema.push(
-          { name: column.name, repetition_type, converted_type: 'LIST', num_children: 1 },
-          { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-          { name: 'element', type: 'INT32', repetition_type: 'REQUIRED' },
-        );
-        break;
-    }
-  }
-  return schema;
 }
 
 /** What the ground truth reports about the written rows. */
