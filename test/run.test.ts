@@ -10,7 +10,7 @@ import { makeTempDir, type TempDir } from './support/tmp.js';
 
 let tmp: TempDir;
 
-function config(budgets: string, output: string, unit = 'group'): RunConfig {
+function config(budgets: string, output: string, unit = 'group', groups = ''): RunConfig {
   const yaml = `
 data:
   source: data/interactions.parquet
@@ -22,6 +22,7 @@ features:
     tower: user
   - name: [i_category, i_brand, i_color]
     tower: item
+${groups}
 model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
 train: { batch_size: 256, epochs: 1, seed: 3 }
 selection:
@@ -94,6 +95,24 @@ describe('lemopt run', () => {
     const trace = await readFile(tmp.file('runs/killed/selection/trace.jsonl'), 'utf8');
     expect(trace).toBe(await readFile(tmp.file('runs/whole/selection/trace.jsonl'), 'utf8'));
     await expect(stat(tmp.file('runs/killed/selection/checkpoint.ckpt'))).rejects.toThrow();
+  });
+
+  it("caps a group at its configured dim: fewer block candidates, and the full model's cost at that dim", async () => {
+    const groups = 'groups: [{ name: place, features: [u_region, u_occupation], dim: 4 }]';
+    const result = await runSelection(config('{ memory: 50% }', 'runs/capped', 'block', groups));
+    const manifest = result.manifest;
+    const trace = (await readFile(tmp.file('runs/capped/selection/trace.jsonl'), 'utf8')).split('\n')[0];
+    const names = Object.keys((JSON.parse(trace) as { weights: Record<string, number> }).weights);
+    // 6 other groups x 2 blocks of 4 dims, and 1 block for the capped group.
+    expect(names).toHaveLength(13);
+    expect(names.filter((name) => name.startsWith('place#'))).toEqual(['place#0']);
+    const place = [...manifest.kept, ...manifest.dropped].find((group) => group.group === 'place')!;
+    expect('dim' in place ? place.dim : place.full_dim).toBe(4);
+    // The full model's memory counts the capped group at 4 dims: 2 features' rows x 4 x 4 bytes.
+    const rows = place.vocabulary_size;
+    const others = [...manifest.kept, ...manifest.dropped].filter((group) => group.group !== 'place');
+    const othersFull = others.reduce((sum, group) => sum + group.vocabulary_size * 8 * 4, 0);
+    expect(manifest.cost.full.predicted.memory_bytes).toBe(othersFull + rows * 4 * 4);
   });
 
   it('names the cheapest candidate and its cost when nothing fits the budget', async () => {

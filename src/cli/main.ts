@@ -8,7 +8,9 @@ import { convertCommand } from './commands/convert.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareCommand } from './commands/prepare.js';
+import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
+import { sweepCommand } from './commands/sweep.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { UsageError } from './usage.js';
@@ -39,6 +41,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(trainCommand)
     .command(calibrateCommand)
     .command(runCommand)
+    .command(sweepCommand)
+    .command(reportCommand)
     .command(applyCommand)
     .demandCommand(1, 'Name a command; `lemopt --help` lists them.')
     .strict()

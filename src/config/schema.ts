@@ -133,6 +133,13 @@ const groupSchema = z.strictObject({
 });
 
 const modelSchema = z.strictObject({
+  /**
+   * two_tower (absent): the recommender model. classifier: an MLP over numeric columns,
+   * one candidate per column (src/experiment/classify.ts).
+   */
+  kind: z.enum(['two_tower', 'classifier']).optional(),
+  /** classifier: hidden layer sizes (default [67], the reference's). */
+  hidden: z.array(positiveInt).optional(),
   embedding_dim: positiveInt.default(16),
   user_tower: z.array(positiveInt).default([64, 32]),
   item_tower: z.array(positiveInt).default([64, 32]),
@@ -200,19 +207,20 @@ const latencyBudget = z.union([z.number(), z.string()]).transform((value, ctx) =
   return z.NEVER;
 });
 
+/** The selection methods: Sequential Attention and the baselines. */
+export const SELECTION_METHODS = [
+  'sequential_attention',
+  'all',
+  'random',
+  'cardinality',
+  'permutation',
+  'one_shot_attention',
+  'group_lasso',
+  'greedy',
+] as const;
+
 const selectionSchema = z.strictObject({
-  method: z
-    .enum([
-      'sequential_attention',
-      'all',
-      'random',
-      'cardinality',
-      'permutation',
-      'one_shot_attention',
-      'group_lasso',
-      'greedy',
-    ])
-    .default('sequential_attention'),
+  method: z.enum(SELECTION_METHODS).default('sequential_attention'),
   unit: z.enum(['group', 'block']).default('group'),
   block_size: positiveInt.default(4),
   dtype: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
@@ -228,6 +236,8 @@ const selectionSchema = z.strictObject({
   warmup_fraction: fraction.default(0.1),
   select_per_round: positiveInt.default(1),
   max_candidates: positiveInt.optional(),
+  /** classifier: select exactly k candidates (fewer when the budgets stop first). */
+  k: positiveInt.optional(),
   /**
    * Learning rate of the gate logits during selection. Adam moves a logit by about this
    * much per batch, so a round of min_steps_per_round batches can separate the weights.
@@ -271,6 +281,57 @@ const outputSchema = z.strictObject({
   dir: z.string().min(1).optional(),
 });
 
+/**
+ * A grid of budgets, methods and seeds for `lemopt sweep`. Values stay as written (`25%`,
+ * `4MB`, 20): they name the trials, and each trial's config takes them as its budgets.
+ */
+const budgetList = (budget: z.ZodType, empty: string) =>
+  z
+    .array(z.union([z.number(), z.string()]))
+    .min(1, empty)
+    .superRefine((values, ctx) => {
+      const seen = new Set<string>();
+      values.forEach((value, index) => {
+        const parsed = budget.safeParse(value);
+        if (!parsed.success)
+          ctx.addIssue({ code: 'custom', path: [index], message: parsed.error.issues[0].message });
+        const label = String(value).trim();
+        if (seen.has(label)) ctx.addIssue({ code: 'custom', path: [index], message: `'${label}' twice` });
+        seen.add(label);
+      });
+    });
+
+const sweepSchema = z.strictObject({
+  /** Memory budgets, as selection.budgets.memory takes them. */
+  memory: budgetList(memoryBudget, 'list at least one memory budget'),
+  /** Latency budgets, as selection.budgets.latency_us takes them; default: the selection's own. */
+  latency_us: budgetList(latencyBudget, 'list at least one latency budget, or leave the key out').optional(),
+  methods: z
+    .array(
+      z.enum(SELECTION_METHODS, {
+        error: (issue) =>
+          `unknown selection method ${JSON.stringify(issue.input)}; methods are: ${SELECTION_METHODS.join(', ')}`,
+      }),
+    )
+    .min(1, 'list at least one selection method')
+    .superRefine((methods, ctx) => {
+      methods.forEach((method, index) => {
+        if (methods.indexOf(method) !== index)
+          ctx.addIssue({ code: 'custom', path: [index], message: `'${method}' twice` });
+      });
+    }),
+  /** Each trial sets selection.seed and train.seed to its seed. */
+  seeds: z
+    .array(z.number().int().min(0))
+    .min(1, 'list at least one seed')
+    .superRefine((seeds, ctx) => {
+      seeds.forEach((seed, index) => {
+        if (seeds.indexOf(seed) !== index)
+          ctx.addIssue({ code: 'custom', path: [index], message: `seed ${seed} twice` });
+      });
+    }),
+});
+
 export const runConfigSchema = z
   .strictObject({
     data: dataSchema,
@@ -280,8 +341,11 @@ export const runConfigSchema = z
     train: trainSchema.prefault({}),
     selection: selectionSchema.prefault({}),
     output: outputSchema.prefault({}),
+    /** `lemopt sweep`: every combination of these is one trial (`lemopt run` ignores it). */
+    sweep: sweepSchema.optional(),
   })
   .superRefine((config, ctx) => {
+    checkClassifier(config, ctx);
     const towers = new Map<string, string>();
     config.features.forEach((feature, index) => {
       for (const name of Array.isArray(feature.name) ? feature.name : [feature.name]) {
@@ -328,6 +392,54 @@ export const runConfigSchema = z
     });
   });
 
+/** What model.kind classifier needs: numeric features, no groups, a class column, no time split. */
+function checkClassifier(
+  config: {
+    model: { kind?: string };
+    selection: { k?: number };
+    features: readonly { type: string }[];
+    groups: readonly unknown[];
+    data: { label: { implicit: boolean }; split: { method: string } };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (config.model.kind !== 'classifier') {
+    if (config.selection.k !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['selection', 'k'],
+        message: 'k is for model.kind: classifier; the two-tower selection stops at selection.max_candidates',
+      });
+    return;
+  }
+  config.features.forEach((feature, index) => {
+    if (feature.type !== 'numeric')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['features', index, 'type'],
+        message: 'a classifier takes numeric columns only: write type: numeric',
+      });
+  });
+  if (config.groups.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['groups'],
+      message: 'a classifier has one candidate per column: no groups',
+    });
+  if (config.data.label.implicit)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'label', 'implicit'],
+      message: 'a classifier needs a class column',
+    });
+  if (config.data.split.method === 'time')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'split', 'method'],
+      message: 'a classifier splits by random or hash, not time',
+    });
+}
+
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type DataConfig = RunConfig['data'];
@@ -339,3 +451,4 @@ export type GroupConfig = RunConfig['groups'][number];
 export type ModelConfig = RunConfig['model'];
 export type TrainConfig = RunConfig['train'];
 export type SelectionConfig = RunConfig['selection'];
+export type SweepConfig = NonNullable<RunConfig['sweep']>;

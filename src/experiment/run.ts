@@ -18,13 +18,19 @@ import { embeddingSpec, vocabularySizes, type EmbeddingSpec } from '../embedding
 import { describeBackend, selectBackend } from '../model/backend.js';
 import type { TrainedModel, TrainResult } from '../model/trainer.js';
 import { saveTrainedModel } from '../model/trainer.js';
-import { activeDimsOf, enumerateCandidates, type Candidate } from '../selection/candidates.js';
+import {
+  activeDimsOf,
+  configuredBlocks,
+  enumerateCandidates,
+  type Candidate,
+} from '../selection/candidates.js';
 import { CostModel, type SelectionCost } from '../selection/cost-model.js';
 import { resolveBudgets, type Budgets } from '../selection/budgets.js';
 import type { LatencyCoefficients } from '../selection/latency.js';
 import type { SelectionRound } from '../selection/sequential-attention.js';
 import { selectCandidates, type OrderedPick, type SelectionHooks } from '../selection/select.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { LemoptError } from '../util/errors.js';
 import { lemoptVersion } from '../util/version.js';
 import {
   calibrateLatency,
@@ -50,7 +56,7 @@ import {
   type GroundTruth,
 } from './train.js';
 
-const SELECTION_FILE = 'selection.json';
+export const SELECTION_FILE = 'selection.json';
 const TRACE_FILE = 'trace.jsonl';
 const MODEL_FILE = 'model.ckpt';
 /** Test rows timed for the measured latency of a trained model. */
@@ -78,7 +84,7 @@ export interface RunResult {
   readonly groundTruth?: GroundTruth;
 }
 
-interface LatencyModel {
+export interface LatencyModel {
   readonly source: 'calibrated' | 'file' | 'config';
   readonly backend: string;
   readonly coefficients: LatencyCoefficients;
@@ -95,6 +101,11 @@ interface SavedSelection {
 }
 
 export async function runSelection(config: RunConfig, options: RunOptions = {}): Promise<RunResult> {
+  if (config.model.kind === 'classifier')
+    throw new LemoptError(
+      'model.kind: classifier: this path runs two-tower selections; `lemopt run` runs classifier ' +
+        'configs through runClassifierSelection (sweeps of classifier configs are not supported yet)',
+    );
   const log = options.log ?? (() => undefined);
   const runDir = await openRunFolder(config);
   const choice = await selectBackend({ flag: options.backend, config: config.model.backend });
@@ -107,11 +118,16 @@ export async function runSelection(config: RunConfig, options: RunOptions = {}):
     config.selection.block_size,
   );
   const latency = await latencyModel(config, dataset, runDir, choice.backend, log);
+  const fullBlocks = configuredBlocks(
+    spec,
+    dataset.layout.groups.map((group) => group.dim),
+  );
   const costs = new CostModel(
     spec,
     config.selection.dtype,
     { user: config.model.user_tower, item: config.model.item_tower },
     latency.coefficients,
+    fullBlocks,
   );
   const budgets = resolveBudgets(config.selection.budgets, costs.full());
 
@@ -172,7 +188,7 @@ function splitMetrics(result: TrainResult): Manifest['metrics']['full'] {
 }
 
 /** The config's coefficients, a file from `lemopt calibrate`, or a calibration on this machine (kept in the run folder). */
-async function latencyModel(
+export async function latencyModel(
   config: RunConfig,
   dataset: PreparedDataset,
   runDir: string,
@@ -197,7 +213,7 @@ async function latencyModel(
 }
 
 /** Trains (or reuses) one model in `dir`; measures its inference latency and saves it. */
-async function trainStage(
+export async function trainStage(
   config: RunConfig,
   dataset: PreparedDataset,
   dir: string,
@@ -378,11 +394,11 @@ function buildManifest(parts: ManifestParts): Manifest {
     .filter((table) => selection.keptBlocks[table.index] === 0)
     .map((table) => ({
       ...describe(table.index),
-      full_dim: table.dim,
-      full_memory_bytes: costs.cost(blocksOnly(table.index, table.numBlocks)).memoryBytes,
+      full_dim: costs.fullBlocks[table.index] * blockSize,
+      full_memory_bytes: costs.cost(blocksOnly(table.index, costs.fullBlocks[table.index])).memoryBytes,
     }));
   const unit = config.selection.unit;
-  const candidates = enumerateCandidates(spec, unit);
+  const candidates = enumerateCandidates(spec, unit, costs.fullBlocks);
   return {
     manifest_version: MANIFEST_VERSION,
     lemopt_version: lemoptVersion(),
@@ -401,8 +417,7 @@ function buildManifest(parts: ManifestParts): Manifest {
       round: pick.round,
       candidate: pick.name,
       group: candidates[pick.candidate].group,
-      block:
-        unit === 'block' ? pick.candidate - spec.tables[candidates[pick.candidate].table].firstBlock : null,
+      block: candidates[pick.candidate].block,
       weight: pick.weight,
       marginal: manifestCost(pick.marginal),
       cumulative: manifestCost(pick.cumulative),
@@ -419,6 +434,12 @@ function buildManifest(parts: ManifestParts): Manifest {
     },
     latency_model: latency,
     metrics: { full: splitMetrics(full), selected: splitMetrics(selected) },
-    config,
+    config: withoutSweep(config),
   };
+}
+
+/** A sweep section drives `lemopt sweep`, not one run: a manifest's config has none. */
+function withoutSweep(config: RunConfig): RunConfig {
+  const { sweep: _sweep, ...rest } = config;
+  return rest;
 }

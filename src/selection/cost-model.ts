@@ -27,6 +27,8 @@ export class CostModel {
     readonly dtype: EmbeddingDtype,
     readonly towers: TowerUnits,
     readonly latency?: LatencyCoefficients,
+    /** Blocks per table of the full model (the groups' configured dims); default every block. */
+    readonly fullBlocks: ArrayLike<number> = spec.tables.map((table) => table.numBlocks),
   ) {}
 
   /** Cost of a selection given as kept blocks per table. */
@@ -40,9 +42,9 @@ export class CostModel {
     return latencyShape(this.spec, blocks, this.towers);
   }
 
-  /** Every table at its full dimension. */
+  /** The full model: every group at its configured dimension. */
   full(): SelectionCost {
-    return this.cost(this.spec.tables.map((table) => table.numBlocks));
+    return this.cost(this.fullBlocks);
   }
 
   /** What adding `candidate` to the selection `blocks` costs. */

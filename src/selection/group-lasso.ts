@@ -8,15 +8,17 @@
  */
 import type { RunConfig } from '../config/schema.js';
 import type { PreparedDataset } from '../data/dataset.js';
+import type { Candidate } from './candidates.js';
 import { TwoTowerLearner, type LearnerHooks } from './two-tower-learner.js';
 
 export async function groupLassoScores(
   config: RunConfig,
   dataset: PreparedDataset,
+  candidates: readonly Candidate[],
   steps: number,
   hooks: LearnerHooks = {},
 ): Promise<{ scores: Float32Array; steps: number }> {
-  const learner = new TwoTowerLearner(config, dataset, config.selection.unit, hooks);
+  const learner = new TwoTowerLearner(config, dataset, candidates, hooks);
   try {
     // The proximal step of λ||W_c|| after a gradient step of size lr shrinks by lr λ; over
     // the run that adds up to group_lasso_shrink.

@@ -58,7 +58,6 @@ export async function permutationImportance(
   );
   const { store, model } = trained!;
   try {
-    const unit = config.selection.unit;
     // The columns of each candidate, in its tower.
     const towers: Record<Tower, { width: number; columns: number[][] }> = {
       user: { width: 0, columns: [] },
@@ -66,7 +65,7 @@ export async function permutationImportance(
     };
     for (const tower of ['user', 'item'] as const) {
       const layout = store.columns(tower);
-      const owner = columnCandidates(layout, unit);
+      const owner = columnCandidates(spec, layout, candidates);
       const columns = candidates.map(() => [] as number[]);
       for (let column = 0; column < layout.width; column++) columns[owner[column]]?.push(column);
       towers[tower] = { width: layout.width, columns };

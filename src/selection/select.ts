@@ -80,7 +80,7 @@ export async function selectCandidates(
 ): Promise<SelectionOutcome> {
   const started = performance.now();
   const { selection } = config;
-  const candidates = enumerateCandidates(costs.spec, selection.unit);
+  const candidates = enumerateCandidates(costs.spec, selection.unit, costs.fullBlocks);
   const picker = new Picker(
     candidates,
     costs,
@@ -144,7 +144,7 @@ export async function selectCandidates(
       picker.assertSomethingFits();
       const trainSteps = trainingSteps(config, dataset, selection.epochs);
       hooks.onPlan?.(trainSteps, `${trainSteps} batches with the group penalty`);
-      const { scores, steps } = await groupLassoScores(config, dataset, trainSteps, hooks);
+      const { scores, steps } = await groupLassoScores(config, dataset, candidates, trainSteps, hooks);
       const round = await pickByScores(picker, scores, hooks);
       return finish(round.picks, [round], steps);
     }
@@ -249,7 +249,7 @@ async function attentionSelection(
       ? `${plan.warmupSteps} warm-up batches, then ${plan.stepsPerRound} with attention`
       : `${plan.warmupSteps} warm-up batches, then rounds of ${plan.stepsPerRound}`,
   );
-  const learner = new TwoTowerLearner(config, dataset, config.selection.unit, hooks);
+  const learner = new TwoTowerLearner(config, dataset, picker.candidates, hooks);
   try {
     if (oneShot) {
       await learner.train(plan.warmupSteps, 'ones');

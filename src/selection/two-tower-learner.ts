@@ -12,7 +12,7 @@ import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/stor
 import type { TrainingState } from '../model/checkpoint.js';
 import { objectiveParts, restore, trainingState, trainStep, type ObjectiveParts } from '../model/trainer.js';
 import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
-import { columnCandidates, type SelectionUnit } from './candidates.js';
+import { columnCandidates, type Candidate } from './candidates.js';
 import type { GatedLearner, GateMode } from './sequential-attention.js';
 
 export interface LearnerHooks {
@@ -31,16 +31,19 @@ export class TwoTowerLearner implements GatedLearner {
   constructor(
     private readonly config: RunConfig,
     dataset: PreparedDataset,
-    unit: SelectionUnit,
+    candidates: readonly Candidate[],
     private readonly hooks: LearnerHooks = {},
   ) {
     this.store = embeddingStoreFromConfig(config, dataset.layout, vocabularySizes(dataset.vocabularies));
     const spec = this.store.spec;
-    this.numCandidates = unit === 'group' ? spec.tables.length : spec.numBlocks;
+    // Every group at its configured (maximum) dim.
+    this.store.setActiveDims(dataset.layout.groups.map((group) => group.dim ?? spec.dim));
+    this.numCandidates = candidates.length;
+    const gated = (tower: 'user' | 'item') => columnCandidates(spec, this.store.columns(tower), candidates);
     this.model = new TwoTowerModel({
       ...twoTowerOptions(config.model, config.train, {
-        userColumnCandidate: columnCandidates(this.store.columns('user'), unit),
-        itemColumnCandidate: columnCandidates(this.store.columns('item'), unit),
+        userColumnCandidate: gated('user'),
+        itemColumnCandidate: gated('item'),
         numCandidates: this.numCandidates,
       }),
       maskScale: config.selection.mask_scale,

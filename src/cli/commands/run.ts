@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { formatBytes } from '../../config/size.js';
 import type { Manifest } from '../../experiment/manifest.js';
+import { describeClassifierRun, runClassifierSelection } from '../../experiment/classify.js';
 import { runSelection } from '../../experiment/run.js';
 import { describeMetrics } from '../../model/metrics.js';
 import { withConfigOptions } from '../options.js';
@@ -20,6 +21,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
   builder: (yargs) => withConfigOptions(yargs),
   handler: async (args) => {
     const { config } = await loadConfig(args.config);
+    if (config.model.kind === 'classifier') {
+      const log = (line: string) => (args.quiet ? undefined : process.stderr.write(`${line}\n`));
+      const result = await runClassifierSelection(config, { backend: args.backend, log });
+      process.stdout.write(describeClassifierRun(result));
+      return;
+    }
     let progress: Progress | undefined;
     let current = '';
     const result = await runSelection(config, {
