@@ -94,7 +94,57 @@ async function evaluateRecommender(dataset: Recommender): Promise<string[]> {
     log: (line) => console.log(`${dataset.name}: ${line}`),
   });
   const wall = (performance.now() - started) / 1000;
-  return recommenderSection(dataset, config, result.rows, methods, candidates, wall, result.dir);
+  const lines = await recommenderSection(dataset, config, result.rows, methods, candidates, wall, result.dir);
+  if (!methods.includes('greedy') && groups <= config.selection.greedy_max_candidates)
+    lines.push(...(await greedyAgreement(dataset, config, file, groups)));
+  return lines;
+}
+
+/**
+ * On a candidate set small enough for the oracle: whole groups (not blocks), 2 training
+ * epochs per model, one seed: Sequential Attention's picks against exact greedy forward
+ * selection's at each budget.
+ */
+async function greedyAgreement(
+  dataset: Recommender,
+  config: RunConfig,
+  file: string,
+  groups: number,
+): Promise<string[]> {
+  const epochs = Math.min(2, config.train.epochs);
+  const sweepConfig: RunConfig = {
+    ...config,
+    train: { ...config.train, epochs },
+    selection: { ...config.selection, unit: 'group' },
+    sweep: { memory: BUDGETS, methods: ['sequential_attention', 'greedy'], seeds: [0] },
+    output: { dir: path.join(EVAL_DIR, `${dataset.name}-greedy`) },
+  };
+  const result = await runSweep(sweepConfig, {
+    configFile: file,
+    workers: WORKERS,
+    log: (line) => console.log(`${dataset.name} (greedy): ${line}`),
+  });
+  const lines = [
+    `Agreement with the greedy oracle (unit \`group\`, ${groups} candidates, ${epochs} epochs per model, seed 0; sweep in \`${path.relative(process.cwd(), result.dir)}\`):`,
+    '',
+    '| budget | Sequential Attention picks (test AUC) | greedy picks (test AUC) | same groups | same order |',
+    '|---|---|---|---|---|',
+  ];
+  const picks = (row: TrialRow) => row.kept_groups.split(';').map((entry) => entry.split(':')[0]);
+  for (const budget of BUDGETS) {
+    const sa = result.rows.find(
+      (row) => row.method === 'sequential_attention' && row.memory_budget === budget,
+    );
+    const greedy = result.rows.find((row) => row.method === 'greedy' && row.memory_budget === budget);
+    if (!sa || !greedy) continue;
+    const shared = picks(sa).filter((group) => picks(greedy).includes(group)).length;
+    const union = new Set([...picks(sa), ...picks(greedy)]).size;
+    lines.push(
+      `| ${budget} | ${picks(sa).join(', ')} (${sa.test_metric.toFixed(4)}) | ${picks(greedy).join(', ')} (${greedy.test_metric.toFixed(4)}) | ${shared}/${union} | ${picks(sa).join() === picks(greedy).join() ? 'yes' : 'no'} |`,
+    );
+  }
+  lines.push('');
+  return lines;
 }
 
 async function fullTrainingSeconds(trialDir: string): Promise<number | undefined> {
@@ -189,6 +239,7 @@ async function recommenderSection(
     );
   }
   if (fullSeconds !== undefined) lines.push('', `One full training run: ${fullSeconds.toFixed(1)} s.`);
+  lines.push('', ...(await targets(rows, summary.methods, fullSeconds, trialDir)));
   const greedy = rows.filter((row) => row.method === 'greedy');
   if (greedy.length > 0) {
     lines.push(
@@ -211,6 +262,36 @@ async function recommenderSection(
   }
   lines.push('');
   return lines;
+}
+
+/** The issue's targets for Sequential Attention, each with its number and whether it is met. */
+async function targets(
+  rows: readonly TrialRow[],
+  areas: readonly { method: string; area_under_curve_memory: number | null }[],
+  fullSeconds: number | undefined,
+  trialDir: (row: TrialRow) => string,
+): Promise<string[]> {
+  const sa = rows.filter((row) => row.method === 'sequential_attention');
+  const at25 = sa.filter((row) => row.memory_budget === '25%');
+  const share = at25.length
+    ? mean(at25.map((row) => row.test_metric)) / at25[0].full_test_metric
+    : Number.NaN;
+  const ranked = [...areas].sort(
+    (a, b) => (b.area_under_curve_memory ?? -1) - (a.area_under_curve_memory ?? -1),
+  );
+  const times: number[] = [];
+  for (const row of sa) {
+    const seconds = await selectionSeconds(trialDir(row));
+    if (seconds !== undefined) times.push(seconds);
+  }
+  const ratio = fullSeconds ? mean(times) / fullSeconds : Number.NaN;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  return [
+    'Targets for Sequential Attention:',
+    `- AUC at 25% of full memory: ${(100 * share).toFixed(1)}% of the full model's (target 99%): ${met(share >= 0.99)}.`,
+    `- Area under the curve: ranked ${ranked.findIndex((m) => m.method === 'sequential_attention') + 1} of ${ranked.length} (best: ${ranked[0]?.method}).`,
+    `- Selection time: ${ratio.toFixed(2)}x one full training run (target at most 1.5x): ${met(ratio <= 1.5)}.`,
+  ];
 }
 
 async function evaluateMice(): Promise<string[]> {
@@ -254,6 +335,11 @@ async function evaluateMice(): Promise<string[]> {
 
 async function main(): Promise<void> {
   const sections: string[] = [];
+  const skipped = [...RECOMMENDERS.map((d) => d.name), 'mice-protein'].filter(
+    (name) => ONLY && !ONLY.includes(name),
+  );
+  if (skipped.length > 0)
+    sections.push(`Not evaluated in this run (LEMOPT_EVAL_ONLY): ${skipped.join(', ')}.`, '');
   for (const dataset of RECOMMENDERS) {
     if (ONLY && !ONLY.includes(dataset.name)) continue;
     sections.push(...(await evaluateRecommender(dataset)));
@@ -262,7 +348,7 @@ async function main(): Promise<void> {
   const header = [
     '# Evaluation on real data',
     '',
-    `Produced by \`npm run build && npm run eval\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, tfjs wasm). ` +
+    `Produced by \`npm run build && ${ONLY ? `LEMOPT_EVAL_ONLY=${ONLY.join(',')} ` : ''}npm run eval\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, tfjs wasm). ` +
       `Datasets from \`${path.relative(process.cwd(), DATASETS)}\` (not copied into the repository). Budgets are shares of the full model's embedding memory.`,
     '',
   ];
