@@ -46,6 +46,44 @@ function userOf(fields: readonly string[], age: number): User {
   return { age, gender: fields[0], occupation: fields[1], zipPrefix: fields[2].trim().slice(0, 3) };
 }
 
+/** The user columns both MovieLens tables start with. */
+const USER_SPECS: readonly ColumnSpec[] = [
+  { name: 'user_id', type: 'int32', nullable: false },
+  { name: 'age', type: 'int32', nullable: false },
+  { name: 'gender', type: 'string', nullable: false },
+  { name: 'occupation', type: 'string', nullable: false },
+  { name: 'zip_prefix', type: 'string', nullable: false },
+];
+
+class UserColumns {
+  readonly userId: Int32Array;
+  readonly age: Int32Array;
+  readonly gender: string[];
+  readonly occupation: string[];
+  readonly zipPrefix: string[];
+
+  constructor(rows: number) {
+    this.userId = new Int32Array(rows);
+    this.age = new Int32Array(rows);
+    this.gender = new Array<string>(rows);
+    this.occupation = new Array<string>(rows);
+    this.zipPrefix = new Array<string>(rows);
+  }
+
+  set(index: number, id: number, user: User): void {
+    this.userId[index] = id;
+    this.age[index] = user.age;
+    this.gender[index] = user.gender;
+    this.occupation[index] = user.occupation;
+    this.zipPrefix[index] = user.zipPrefix;
+  }
+
+  /** In USER_SPECS order. */
+  data(): ColumnSource['data'][] {
+    return [this.userId, this.age, this.gender, this.occupation, this.zipPrefix];
+  }
+}
+
 /** Joins users to interactions; an interaction with an unknown user is an error naming its row. */
 function lookup<T>(table: ReadonlyMap<number, T>, id: number, what: string, file: string, row: number): T {
   const found = table.get(id);
@@ -84,12 +122,8 @@ export async function convertMovielens100k(src: string, dest: string): Promise<C
   });
   const ratings = await readTextTable(file('u.data'), { separator: '\t', fields: 4 });
   const n = ratings.length;
+  const userColumns = new UserColumns(n);
   const columns = {
-    user_id: new Int32Array(n),
-    age: new Int32Array(n),
-    gender: new Array<string>(n),
-    occupation: new Array<string>(n),
-    zip_prefix: new Array<string>(n),
     item_id: new Int32Array(n),
     genres: new Array<string[]>(n),
     release_year: new Array<number | null>(n),
@@ -99,13 +133,9 @@ export async function convertMovielens100k(src: string, dest: string): Promise<C
   ratings.forEach(([userId, itemId, rating, timestamp], index) => {
     const row = index + 1;
     const where = file('u.data');
-    const user = lookup(users, integerField(userId, where, row, 'user id'), 'user', where, row);
+    const id = integerField(userId, where, row, 'user id');
+    userColumns.set(index, id, lookup(users, id, 'user', where, row));
     const item = lookup(items, integerField(itemId, where, row, 'item id'), 'item', where, row);
-    columns.user_id[index] = Number(userId);
-    columns.age[index] = user.age;
-    columns.gender[index] = user.gender;
-    columns.occupation[index] = user.occupation;
-    columns.zip_prefix[index] = user.zipPrefix;
     columns.item_id[index] = Number(itemId);
     columns.genres[index] = item.genres;
     columns.release_year[index] = item.year;
@@ -113,18 +143,14 @@ export async function convertMovielens100k(src: string, dest: string): Promise<C
     columns.rating[index] = integerField(rating, where, row, 'rating');
   });
   const specs: ColumnSpec[] = [
-    { name: 'user_id', type: 'int32', nullable: false },
-    { name: 'age', type: 'int32', nullable: false },
-    { name: 'gender', type: 'string', nullable: false },
-    { name: 'occupation', type: 'string', nullable: false },
-    { name: 'zip_prefix', type: 'string', nullable: false },
+    ...USER_SPECS,
     { name: 'item_id', type: 'int32', nullable: false },
     { name: 'genres', type: 'list<string>', nullable: false },
     { name: 'release_year', type: 'int32', nullable: true },
     { name: 'timestamp', type: 'int64', nullable: false },
     { name: 'rating', type: 'int32', nullable: false },
   ];
-  return write(dest, specs, Object.values(columns));
+  return write(dest, specs, [...userColumns.data(), ...Object.values(columns)]);
 }
 
 export async function convertMovielens1m(src: string, dest: string): Promise<ConvertResult> {
@@ -142,36 +168,21 @@ export async function convertMovielens1m(src: string, dest: string): Promise<Con
   const where = file('ratings_user_item_rating.csv.gz');
   const ratings = await readTextTable(where, { separator: ',', fields: 3, header: true });
   const n = ratings.length;
-  const columns = {
-    user_id: new Int32Array(n),
-    age: new Int32Array(n),
-    gender: new Array<string>(n),
-    occupation: new Array<string>(n),
-    zip_prefix: new Array<string>(n),
-    item_id: new Int32Array(n),
-    rating: new Int32Array(n),
-  };
+  const userColumns = new UserColumns(n);
+  const columns = { item_id: new Int32Array(n), rating: new Int32Array(n) };
   ratings.forEach(([userId, itemId, rating], index) => {
     const row = index + 1;
-    const user = lookup(users, integerField(userId, where, row, 'user id'), 'user', where, row);
-    columns.user_id[index] = Number(userId);
-    columns.age[index] = user.age;
-    columns.gender[index] = user.gender;
-    columns.occupation[index] = user.occupation;
-    columns.zip_prefix[index] = user.zipPrefix;
+    const id = integerField(userId, where, row, 'user id');
+    userColumns.set(index, id, lookup(users, id, 'user', where, row));
     columns.item_id[index] = integerField(itemId, where, row, 'item id');
     columns.rating[index] = integerField(rating, where, row, 'rating');
   });
   const specs: ColumnSpec[] = [
-    { name: 'user_id', type: 'int32', nullable: false },
-    { name: 'age', type: 'int32', nullable: false },
-    { name: 'gender', type: 'string', nullable: false },
-    { name: 'occupation', type: 'string', nullable: false },
-    { name: 'zip_prefix', type: 'string', nullable: false },
+    ...USER_SPECS,
     { name: 'item_id', type: 'int32', nullable: false },
     { name: 'rating', type: 'int32', nullable: false },
   ];
-  return write(dest, specs, Object.values(columns));
+  return write(dest, specs, [...userColumns.data(), ...Object.values(columns)]);
 }
 
 async function write(
