@@ -18,7 +18,9 @@ import { loadConfig } from '../src/config/load.js';
 import type { RunConfig } from '../src/config/schema.js';
 import { CONVERTERS, type DatasetName } from '../src/data/convert/movielens.js';
 import { runClassifierSelection } from '../src/experiment/classify.js';
-import type { Manifest } from '../src/experiment/manifest.js';
+import { MANIFEST_FILE, readManifest } from '../src/experiment/manifest.js';
+import { SELECTION_FILE } from '../src/experiment/run.js';
+import { METRICS_FILE } from '../src/experiment/train.js';
 import { runSweep } from '../src/experiment/sweep.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { selectBackend } from '../src/model/backend.js';
@@ -149,7 +151,7 @@ async function greedyAgreement(
 
 async function fullTrainingSeconds(trialDir: string): Promise<number | undefined> {
   try {
-    const metrics = JSON.parse(await readFile(path.join(trialDir, 'full', 'metrics.json'), 'utf8')) as {
+    const metrics = JSON.parse(await readFile(path.join(trialDir, 'full', METRICS_FILE), 'utf8')) as {
       epochs: { seconds: number }[];
     };
     return metrics.epochs.reduce((sum, epoch) => sum + epoch.seconds, 0);
@@ -161,17 +163,13 @@ async function fullTrainingSeconds(trialDir: string): Promise<number | undefined
 async function selectionSeconds(trialDir: string): Promise<number | undefined> {
   try {
     return (
-      JSON.parse(await readFile(path.join(trialDir, 'selection', 'selection.json'), 'utf8')) as {
+      JSON.parse(await readFile(path.join(trialDir, 'selection', SELECTION_FILE), 'utf8')) as {
         seconds: number;
       }
     ).seconds;
   } catch {
     return undefined;
   }
-}
-
-async function manifestOf(trialDir: string): Promise<Manifest> {
-  return JSON.parse(await readFile(path.join(trialDir, 'manifest.json'), 'utf8')) as Manifest;
 }
 
 async function recommenderSection(
@@ -185,7 +183,7 @@ async function recommenderSection(
 ): Promise<string[]> {
   const trialDir = (row: TrialRow) => path.join(dir, 'trials', row.trial);
   const first = rows[0];
-  const full = first ? await manifestOf(trialDir(first)) : undefined;
+  const full = first ? await readManifest(path.join(trialDir(first), MANIFEST_FILE)) : undefined;
   const fullTest = full?.metrics.full.test;
   const lines = [
     `## ${dataset.name}`,
@@ -227,19 +225,24 @@ async function recommenderSection(
     methods: { method: string; area_under_curve_memory: number | null }[];
   };
   const fullSeconds = first ? await fullTrainingSeconds(trialDir(first)) : undefined;
+  const selectionTimes = new Map<string, number>();
+  for (const row of rows) {
+    const seconds = await selectionSeconds(trialDir(row));
+    if (seconds !== undefined) selectionTimes.set(row.trial, seconds);
+  }
+  const timesOf = (method: string) =>
+    rows
+      .filter((r) => r.method === method && selectionTimes.has(r.trial))
+      .map((r) => selectionTimes.get(r.trial)!);
   for (const method of summary.methods) {
-    const times: number[] = [];
-    for (const row of rows.filter((r) => r.method === method.method)) {
-      const seconds = await selectionSeconds(trialDir(row));
-      if (seconds !== undefined) times.push(seconds);
-    }
+    const times = timesOf(method.method);
     const ratio = fullSeconds ? (mean(times) / fullSeconds).toFixed(2) : 'n/a';
     lines.push(
       `| ${method.method} | ${method.area_under_curve_memory?.toFixed(4) ?? 'n/a'} | ${mean(times).toFixed(1)} | ${ratio} |`,
     );
   }
   if (fullSeconds !== undefined) lines.push('', `One full training run: ${fullSeconds.toFixed(1)} s.`);
-  lines.push('', ...(await targets(rows, summary.methods, fullSeconds, trialDir)));
+  lines.push('', ...targets(rows, summary.methods, fullSeconds, timesOf('sequential_attention')));
   const greedy = rows.filter((row) => row.method === 'greedy');
   if (greedy.length > 0) {
     lines.push(
@@ -265,12 +268,12 @@ async function recommenderSection(
 }
 
 /** The issue's targets for Sequential Attention, each with its number and whether it is met. */
-async function targets(
+function targets(
   rows: readonly TrialRow[],
   areas: readonly { method: string; area_under_curve_memory: number | null }[],
   fullSeconds: number | undefined,
-  trialDir: (row: TrialRow) => string,
-): Promise<string[]> {
+  times: readonly number[],
+): string[] {
   const sa = rows.filter((row) => row.method === 'sequential_attention');
   const at25 = sa.filter((row) => row.memory_budget === '25%');
   const share = at25.length
@@ -279,11 +282,6 @@ async function targets(
   const ranked = [...areas].sort(
     (a, b) => (b.area_under_curve_memory ?? -1) - (a.area_under_curve_memory ?? -1),
   );
-  const times: number[] = [];
-  for (const row of sa) {
-    const seconds = await selectionSeconds(trialDir(row));
-    if (seconds !== undefined) times.push(seconds);
-  }
   const ratio = fullSeconds ? mean(times) / fullSeconds : Number.NaN;
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   return [

@@ -26,7 +26,7 @@ import {
 } from './types.js';
 import { VocabularyBuilder, type Vocabulary } from './vocabulary.js';
 
-const VOCABULARY_FILE = 'vocabulary.json';
+export const VOCABULARY_FILE = 'vocabulary.json';
 const VOCABULARY_FORMAT_VERSION = 1;
 
 export interface DatasetStats {

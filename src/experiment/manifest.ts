@@ -24,7 +24,8 @@ export interface ManifestCost {
   readonly latency_us: number | null;
 }
 
-export interface KeptGroup {
+/** What names a group, kept or dropped. */
+export interface GroupIdentity {
   readonly group: string;
   readonly tower: 'user' | 'item';
   /** Source columns of the group's features, in order. */
@@ -33,6 +34,9 @@ export interface KeptGroup {
   readonly features: readonly string[];
   /** Embedding rows of the group (Σ over its features: missing, OOV and vocabulary ids). */
   readonly vocabulary_size: number;
+}
+
+export interface KeptGroup extends GroupIdentity {
   /** Kept embedding dims (a multiple of block_size). */
   readonly dim: number;
   readonly dtype: 'fp32' | 'fp16' | 'int8';
@@ -41,12 +45,7 @@ export interface KeptGroup {
   readonly lookups: number;
 }
 
-export interface DroppedGroup {
-  readonly group: string;
-  readonly tower: 'user' | 'item';
-  readonly columns: readonly string[];
-  readonly features: readonly string[];
-  readonly vocabulary_size: number;
+export interface DroppedGroup extends GroupIdentity {
   /** What it would cost at its full dim. */
   readonly full_dim: number;
   readonly full_memory_bytes: number;

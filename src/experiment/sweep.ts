@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { runConfigSchema, type RunConfig, type SweepConfig } from '../config/schema.js';
 import { formatBytes } from '../config/size.js';
+import { VOCABULARY_FILE } from '../data/dataset.js';
 import type { EvalMetrics } from '../model/metrics.js';
 import { writeAtomically, writeFileAtomic } from '../util/atomic.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
@@ -53,7 +54,6 @@ import { configKey, METRICS_FILE } from './train.js';
 export const SWEEP_FILE_VERSION = 1;
 export const TRIAL_LOG_FILE = 'log.txt';
 export const TRIAL_ERROR_FILE = 'error.txt';
-const VOCABULARY_FILE = 'vocabulary.json';
 const FULL_DIR = 'full';
 /** Heap limit of a worker process, MB, unless told otherwise. */
 export const DEFAULT_WORKER_MEMORY_MB = 2048;

@@ -253,7 +253,7 @@ export class TwoTowerModel {
   /** L2 norm of each candidate's rows of the first-layer kernels (both towers): group lasso's score. */
   candidateNorms(): Float32Array {
     this.check();
-    return Float32Array.from(this.candidateSquares(), Math.sqrt);
+    return Float32Array.from(candidateSquares(this.firstKernels(), this.numCandidates), Math.sqrt);
   }
 
   /**
@@ -262,46 +262,35 @@ export class TwoTowerModel {
    */
   shrinkCandidates(amount: number): void {
     this.check();
-    const norms = this.candidateNorms();
-    const scale = Float32Array.from(norms, (norm) => (norm > amount ? 1 - amount / norm : 0));
-    this.forEachFirstKernel((kernel, rows, units, candidates) => {
+    const kernels = this.firstKernels();
+    const squares = candidateSquares(kernels, this.numCandidates);
+    const scale = Float32Array.from(squares, (square) => {
+      const norm = Math.sqrt(square);
+      return norm > amount ? 1 - amount / norm : 0;
+    });
+    for (const { variable, data, rows, units, candidates } of kernels) {
       for (let row = 0; row < rows; row++) {
         const candidate = candidates[row];
         if (candidate < 0) continue;
-        for (let k = row * units; k < (row + 1) * units; k++) kernel[k] *= scale[candidate];
+        for (let k = row * units; k < (row + 1) * units; k++) data[k] *= scale[candidate];
       }
-      return true;
-    });
+      tf.tidy(() => variable.assign(tf.tensor2d(data, [rows, units])));
+    }
   }
 
-  private candidateSquares(): Float64Array {
-    const squares = new Float64Array(this.numCandidates);
-    this.forEachFirstKernel((kernel, rows, units, candidates) => {
-      for (let row = 0; row < rows; row++) {
-        if (candidates[row] < 0) continue;
-        for (let k = row * units; k < (row + 1) * units; k++)
-          squares[candidates[row]] += kernel[k] * kernel[k];
-      }
-      return false;
-    });
-    return squares;
-  }
-
-  /** Visits both towers' first kernels as arrays; writes one back when `visit` returns true. */
-  private forEachFirstKernel(
-    visit: (kernel: Float32Array, rows: number, units: number, candidates: Int32Array) => boolean,
-  ): void {
+  /** Both towers' first kernels, read once, with the candidate of each row. */
+  private firstKernels(): FirstKernel[] {
+    const kernels: FirstKernel[] = [];
     for (const [tower, candidates] of [
       [this.userTower, this.columnCandidates.user],
       [this.itemTower, this.columnCandidates.item],
     ] as const) {
       const variable = tower.firstKernel;
       if (variable === undefined) continue;
-      const kernel = readFloats(variable);
       const [rows, units] = variable.shape;
-      if (visit(kernel, rows, units, candidates))
-        tf.tidy(() => variable.assign(tf.tensor2d(kernel, [rows, units])));
+      kernels.push({ variable, data: readFloats(variable), rows, units, candidates });
     }
+    return kernels;
   }
 
   // ---- training ----------------------------------------------------------------------
@@ -548,6 +537,28 @@ export class TwoTowerModel {
   private check(): void {
     if (this.disposed) throw new Error('this model was disposed');
   }
+}
+
+interface FirstKernel {
+  readonly variable: tf.Variable<tf.Rank.R2>;
+  /** A copy of its values, [rows, units] row-major. */
+  readonly data: Float32Array;
+  readonly rows: number;
+  readonly units: number;
+  /** Candidate of each row (input column); -1: not gated. */
+  readonly candidates: Int32Array;
+}
+
+/** Σ of squares of each candidate's kernel rows over both towers. */
+function candidateSquares(kernels: readonly FirstKernel[], numCandidates: number): Float64Array {
+  const squares = new Float64Array(numCandidates);
+  for (const { data, rows, units, candidates } of kernels) {
+    for (let row = 0; row < rows; row++) {
+      if (candidates[row] < 0) continue;
+      for (let k = row * units; k < (row + 1) * units; k++) squares[candidates[row]] += data[k] * data[k];
+    }
+  }
+  return squares;
 }
 
 /** Row-wise dot product of [B, K] tensors, as [B]. */

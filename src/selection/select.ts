@@ -93,27 +93,24 @@ export async function selectCandidates(
     rounds: readonly SelectionRound[] = [],
     steps = 0,
     plan?: SequentialAttentionPlan,
-  ): SelectionOutcome => ({
-    method: selection.method,
-    candidates,
-    order,
-    keptBlocks: blocksPerTable(
+  ): SelectionOutcome => {
+    const keptBlocks = blocksPerTable(
       costs.spec,
       candidates,
       order.map((pick) => pick.candidate),
-    ),
-    cost: costs.cost(
-      blocksPerTable(
-        costs.spec,
-        candidates,
-        order.map((pick) => pick.candidate),
-      ),
-    ),
-    rounds,
-    plan,
-    steps,
-    seconds: (performance.now() - started) / 1000,
-  });
+    );
+    return {
+      method: selection.method,
+      candidates,
+      order,
+      keptBlocks,
+      cost: costs.cost(keptBlocks),
+      rounds,
+      plan,
+      steps,
+      seconds: (performance.now() - started) / 1000,
+    };
+  };
   switch (selection.method) {
     case 'all': {
       const all = new Picker(candidates, costs, {}, 'weight');
@@ -179,12 +176,7 @@ async function pickByScores(
 
 /** Picks by fixed scores until nothing more fits. */
 function pickAll(picker: Picker, scores: ArrayLike<number>): OrderedPick[] {
-  const order: OrderedPick[] = [];
-  for (;;) {
-    const [pick] = picker.pick(scores, 1);
-    if (pick === undefined) return order;
-    order.push({ ...pick, round: 0 });
-  }
+  return picker.pick(scores, picker.candidates.length).map((pick) => ({ ...pick, round: 0 }));
 }
 
 /** log of the group's embedding rows; a group's blocks share it, earlier blocks slightly ahead. */
