@@ -31,6 +31,7 @@ const ONLY = process.env.LEMOPT_EVAL_ONLY?.split(',');
 const WORKERS = Number(process.env.LEMOPT_EVAL_WORKERS ?? os.availableParallelism());
 const SEEDS = Array.from({ length: Number(process.env.LEMOPT_EVAL_SEEDS ?? 3) }, (_, i) => i);
 const BUDGETS = ['10%', '25%', '50%'];
+const NOTES_FILE = path.join('bench', 'evaluation-notes.md');
 const ALL_METHODS: RunConfig['selection']['method'][] = [
   'sequential_attention',
   'one_shot_attention',
@@ -189,7 +190,9 @@ async function recommenderSection(
     `## ${dataset.name}`,
     '',
     `Config \`${dataset.config}\` (unit \`${config.selection.unit}\`, ${candidates} candidates), ` +
-      `sweep in \`${path.relative(process.cwd(), dir)}\`, ${rows.length} trials, ${(wall / 60).toFixed(1)} min wall time.`,
+      `sweep in \`${path.relative(process.cwd(), dir)}\`, ${rows.length} trials, ` +
+      `${(rows.reduce((sum, row) => sum + row.wall_seconds, 0) / 60).toFixed(1)} min of trial time ` +
+      `(summed over trials; ${(wall / 60).toFixed(1)} min wall time in this invocation, which skips finished trials).`,
     '',
   ];
   if (fullTest?.kind === 'binary') {
@@ -242,7 +245,10 @@ async function recommenderSection(
     );
   }
   if (fullSeconds !== undefined) lines.push('', `One full training run: ${fullSeconds.toFixed(1)} s.`);
-  lines.push('', ...targets(rows, summary.methods, fullSeconds, timesOf('sequential_attention')));
+  lines.push(
+    '',
+    ...targets(rows, summary.methods, fullSeconds, timesOf('sequential_attention'), dataset.name),
+  );
   const greedy = rows.filter((row) => row.method === 'greedy');
   if (greedy.length > 0) {
     lines.push(
@@ -273,6 +279,7 @@ function targets(
   areas: readonly { method: string; area_under_curve_memory: number | null }[],
   fullSeconds: number | undefined,
   times: readonly number[],
+  dataset: DatasetName,
 ): string[] {
   const sa = rows.filter((row) => row.method === 'sequential_attention');
   const at25 = sa.filter((row) => row.memory_budget === '25%');
@@ -286,7 +293,9 @@ function targets(
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   return [
     'Targets for Sequential Attention:',
-    `- AUC at 25% of full memory: ${(100 * share).toFixed(1)}% of the full model's (target 99%): ${met(share >= 0.99)}.`,
+    dataset === 'movielens-100k'
+      ? `- AUC at 25% of full memory: ${(100 * share).toFixed(1)}% of the full model's (target 99%): ${met(share >= 0.99)}.`
+      : `- AUC at 25% of full memory: ${(100 * share).toFixed(1)}% of the full model's (the issue sets its 99% target on MovieLens-100K; shown for comparison).`,
     `- Area under the curve: ranked ${ranked.findIndex((m) => m.method === 'sequential_attention') + 1} of ${ranked.length} (best: ${ranked[0]?.method}).`,
     `- Selection time: ${ratio.toFixed(2)}x one full training run (target at most 1.5x): ${met(ratio <= 1.5)}.`,
   ];
@@ -350,7 +359,10 @@ async function main(): Promise<void> {
       `Datasets from \`${path.relative(process.cwd(), DATASETS)}\` (not copied into the repository). Budgets are shares of the full model's embedding memory.`,
     '',
   ];
-  await writeFile('EVALUATION.md', [...header, ...sections].join('\n'));
+  // The reading of the numbers is written by hand (bench/evaluation-notes.md) and kept
+  // across regenerations; it names the run it reads.
+  const notes = (await exists(NOTES_FILE)) ? [await readFile(NOTES_FILE, 'utf8')] : [];
+  await writeFile('EVALUATION.md', [...header, ...sections, ...notes].join('\n'));
   console.log('eval: wrote EVALUATION.md');
 }
 

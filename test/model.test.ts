@@ -83,6 +83,12 @@ function oneHotOptions(ids: number, extra: Partial<TwoTowerOptions>): TwoTowerOp
   };
 }
 
+/** Share of rows whose predicted probability is on the label's side of 0.5. */
+function binaryAccuracy(model: TwoTowerModel, batch: Batch): number {
+  const probabilities = model.predict(batch);
+  return probabilities.filter((p, r) => (p > 0.5 ? 1 : 0) === batch.labels![r]).length / batch.size;
+}
+
 describe.each(['wasm', 'cpu'] as BackendName[])('two-tower model on %s', (backend) => {
   beforeAll(async () => {
     await selectBackend({ flag: backend });
@@ -273,9 +279,35 @@ describe.each(['wasm', 'cpu'] as BackendName[])('two-tower model on %s', (backen
       const first = model.step(draw(64)).loss;
       for (let i = 0; i < 300; i++) model.step(draw(64));
       const test = draw(512);
-      const probabilities = model.predict(test);
-      const correct = probabilities.filter((p, r) => (p > 0.5 ? 1 : 0) === test.labels![r]).length;
-      expect(correct / test.size).toBeGreaterThan(0.97);
+      expect(binaryAccuracy(model, test)).toBeGreaterThan(0.97);
+      expect(model.loss(test)).toBeLessThan(first / 5);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a tower with no input (every item group dropped) is its biases and still learns from the other', () => {
+    const ids = 8;
+    const model = new TwoTowerModel(
+      oneHotOptions(ids, { objective: 'binary', itemColumnCandidate: new Int32Array(0) }),
+    );
+    const random = new Random(2, 'empty-tower');
+    const draw = (size: number): Batch => {
+      const users = Int32Array.from({ length: size }, () => random.integer(ids));
+      const batch = oneHotBatch(
+        users,
+        new Int32Array(size),
+        ids,
+        Float32Array.from(users, (u) => (u < ids / 2 ? 1 : 0)),
+      );
+      return { ...batch, item: new Float32Array(0) };
+    };
+    try {
+      const first = model.step(draw(64)).loss;
+      expect(first).toBeCloseTo(Math.LN2, 1);
+      for (let i = 0; i < 200; i++) expect(Number.isFinite(model.step(draw(64)).loss)).toBe(true);
+      const test = draw(256);
+      expect(binaryAccuracy(model, test)).toBe(1);
       expect(model.loss(test)).toBeLessThan(first / 5);
     } finally {
       model.dispose();

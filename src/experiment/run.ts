@@ -30,6 +30,7 @@ import type { LatencyCoefficients } from '../selection/latency.js';
 import type { SelectionRound } from '../selection/sequential-attention.js';
 import { selectCandidates, type OrderedPick, type SelectionHooks } from '../selection/select.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { withFolderLock } from '../util/folder-lock.js';
 import { LemoptError } from '../util/errors.js';
 import { lemoptVersion } from '../util/version.js';
 import {
@@ -106,6 +107,10 @@ export async function runSelection(config: RunConfig, options: RunOptions = {}):
       'model.kind: classifier: this path runs two-tower selections; `lemopt run` runs classifier ' +
         'configs through runClassifierSelection (sweeps of classifier configs are not supported yet)',
     );
+  return withFolderLock(config.output.dir!, 'run', () => selectInFolder(config, options));
+}
+
+async function selectInFolder(config: RunConfig, options: RunOptions): Promise<RunResult> {
   const log = options.log ?? (() => undefined);
   const runDir = await openRunFolder(config);
   const choice = await selectBackend({ flag: options.backend, config: config.model.backend });

@@ -36,6 +36,7 @@ import { VOCABULARY_FILE } from '../data/dataset.js';
 import type { EvalMetrics } from '../model/metrics.js';
 import { writeAtomically, writeFileAtomic } from '../util/atomic.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
+import { withFolderLock } from '../util/folder-lock.js';
 import { LATENCY_FILE } from './calibrate.js';
 import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
 import { compareText, summarizeSweep } from './pareto.js';
@@ -498,6 +499,10 @@ function seconds(since: number): string {
  * error.txt and named in `failed`; the others go on.
  */
 export async function runSweep(config: RunConfig, options: SweepOptions): Promise<SweepResult> {
+  return withFolderLock(config.output.dir!, 'sweep', () => sweepInFolder(config, options));
+}
+
+async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<SweepResult> {
   const started = performance.now();
   const log = options.log ?? (() => undefined);
   const workers = options.workers ?? os.availableParallelism();
@@ -610,8 +615,14 @@ export async function runSweep(config: RunConfig, options: SweepOptions): Promis
         );
       });
       const manifest = await finishedManifest(trial, expected);
-      if (!manifest)
-        throw new Error(`the trial ended without its manifest ${path.join(runDir, MANIFEST_FILE)}`);
+      if (!manifest) {
+        const file = path.join(runDir, MANIFEST_FILE);
+        const why = await readManifest(file).then(
+          () => 'it was made from another config or data',
+          (error: unknown) => errorMessage(error),
+        );
+        throw new Error(`the trial ended without a valid manifest ${file}: ${why}`);
+      }
       const row = await trialRow(trial, manifest);
       rows.set(trial.id, row);
       done += 1;

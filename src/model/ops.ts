@@ -92,8 +92,13 @@ export function matMulBT(a: tf.Tensor2D, b: tf.Tensor2D, explicit = true): tf.Te
   return explicit ? (customMatMulBT(a, b) as tf.Tensor2D) : tf.matMul(a, b, false, true);
 }
 
-/** x [B, I] · kernel [I, O] + bias [O]. */
+/**
+ * x [B, I] · kernel [I, O] + bias [O]. With I = 0 (a tower whose every group the selection
+ * dropped) the layer is its bias: tfjs-wasm's matmul leaves an output over an empty inner
+ * dimension unwritten (whatever the memory held, NaN included) instead of zeros.
+ */
 export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, explicit = true): tf.Tensor2D {
+  if (x.shape[1] === 0) return tf.add(tf.zeros([x.shape[0], kernel.shape[1]]), bias) as tf.Tensor2D;
   return explicit
     ? (customDense(x, kernel, bias) as tf.Tensor2D)
     : (tf.fused.matMul({ a: x, b: kernel, bias }) as tf.Tensor2D);

@@ -223,6 +223,13 @@ export function trainStep(
     },
     { learningRate: train.learning_rate * factor, clipNorm: train.clip_norm },
   );
+  // Before the tables are touched: a NaN would spread into every row it updates.
+  if (!Number.isFinite(step.loss)) {
+    throw new LemoptError(
+      `the training loss became ${step.loss} on a batch of ${batch.numRows} rows: training diverged ` +
+        '(lower train.learning_rate or train.embedding_learning_rate, or set train.clip_norm)',
+    );
+  }
   store.backward(batch, step.userGrad, step.itemGrad);
   store.update(train.embedding_learning_rate * factor);
   return step.loss;
