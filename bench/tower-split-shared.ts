@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DenseOptimizer } from '../src/model/optimizer.js';
 import { Tower } from '../src/model/tower.js';
+import { TwoTowerModel } from '../src/model/two-tower.js';
 import { VariableStore, readFloats } from '../src/model/variables.js';
 
 export const BATCH = 1024;
@@ -42,6 +43,23 @@ export function channelLayout(buffer: SharedArrayBuffer | undefined): Channel {
     inputGrad: next(sizes[3]),
     bytes,
   };
+}
+
+/** The trainer's dense model at the benchmark's sizes, plain (no gates). */
+export function referenceModel(): TwoTowerModel {
+  const model = new TwoTowerModel({
+    userColumnCandidate: Int32Array.from({ length: INPUT }, (_, i) => Math.floor(i / 16)),
+    itemColumnCandidate: Int32Array.from({ length: INPUT }, (_, i) => 8 + Math.floor(i / 16)),
+    numCandidates: 16,
+    userTower: [64, OUTPUT],
+    itemTower: [64, OUTPUT],
+    objective: 'binary',
+    optimizer: 'adam',
+    seed: 1,
+    explicitTranspose: true,
+  });
+  model.gateMode = 'ones';
+  return model;
 }
 
 /** Mean milliseconds per call of `step` over `seconds`, after 5 untimed calls. */

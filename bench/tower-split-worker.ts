@@ -1,14 +1,16 @@
 /** Worker of bench/tower-split.ts: one tower on its own tfjs-wasm, driven through a SharedArrayBuffer. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { selectBackend } from '../src/model/backend.js';
-import { TowerHalf, channelLayout, timeFor } from './tower-split-shared.js';
+import { INPUT, TowerHalf, channelLayout, referenceModel, timeFor } from './tower-split-shared.js';
 
-const { buffer, name, seed, freeRunSeconds } = workerData as {
+const { buffer, name, seed, freeRunSeconds, halfBatch } = workerData as {
   buffer: SharedArrayBuffer;
   name: string;
   seed: number;
   /** Set: step alone, without the main thread, for this long; post the ms per step. */
   freeRunSeconds?: number;
+  /** With freeRunSeconds: step the whole two-tower model on the first `halfBatch` rows. */
+  halfBatch?: number;
 };
 const channel = channelLayout(buffer);
 
@@ -21,6 +23,18 @@ function waitUntil(slot: number, predicate: (value: number) => boolean): number 
 }
 
 await selectBackend({ flag: 'wasm' });
+if (freeRunSeconds !== undefined && halfBatch !== undefined) {
+  const model = referenceModel();
+  const rows = halfBatch * INPUT;
+  const batch = {
+    size: halfBatch,
+    user: channel.input.slice(0, rows),
+    item: channel.input.slice(rows, 2 * rows),
+    labels: Float32Array.from({ length: halfBatch }, (_, r) => r % 2),
+  };
+  parentPort?.postMessage(timeFor(freeRunSeconds, () => model.step(batch)));
+  process.exit(0);
+}
 const half = new TowerHalf(name, seed);
 if (freeRunSeconds !== undefined) {
   const gradient = channel.outputGrad.fill(1e-3);

@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { selectBackend } from '../src/model/backend.js';
-import { TwoTowerModel } from '../src/model/two-tower.js';
 import { Random } from '../src/util/random.js';
 import {
   BATCH,
@@ -25,6 +24,7 @@ import {
   OUTPUT,
   TowerHalf,
   channelLayout,
+  referenceModel,
   timeFor,
   type Channel,
 } from './tower-split-shared.js';
@@ -47,19 +47,17 @@ async function main(): Promise<void> {
   const item = fill(random, BATCH * INPUT);
   const labels = Float32Array.from({ length: BATCH }, () => (random.next() < 0.5 ? 1 : 0));
 
-  const model = new TwoTowerModel({
-    userColumnCandidate: Int32Array.from({ length: INPUT }, (_, i) => Math.floor(i / 16)),
-    itemColumnCandidate: Int32Array.from({ length: INPUT }, (_, i) => 8 + Math.floor(i / 16)),
-    numCandidates: 16,
-    userTower: [64, OUTPUT],
-    itemTower: [64, OUTPUT],
-    objective: 'binary',
-    optimizer: 'adam',
-    seed: 1,
-    explicitTranspose: true,
-  });
-  model.gateMode = 'ones';
+  const model = referenceModel();
   const trainer = timeFor(SECONDS, () => model.step({ size: BATCH, user, item, labels }));
+
+  const halfBatch = BATCH / 2;
+  const halfRows = halfBatch * INPUT;
+  const halfLabels = labels.slice(0, halfBatch);
+  const halfUser = user.slice(0, halfRows);
+  const halfItem = item.slice(0, halfRows);
+  const halfStep = timeFor(SECONDS, () =>
+    model.step({ size: halfBatch, user: halfUser, item: halfItem, labels: halfLabels }),
+  );
 
   const half = new TowerHalf('user', 1);
   const gradient = fill(random, BATCH * OUTPUT);
@@ -67,21 +65,34 @@ async function main(): Promise<void> {
 
   const here = path.dirname(fileURLToPath(import.meta.url));
   const workerFile = path.join(here, 'tower-split-worker.js');
-  // Both towers stepping at once with no synchronisation: how far two threads scale here.
-  const freeRun = await Promise.all(
-    [0, 1].map(
-      (i) =>
-        new Promise<number>((resolve, reject) => {
-          const channel = makeChannel();
-          channel.input.set(i === 0 ? user : item);
-          const worker = new Worker(workerFile, {
-            workerData: { buffer: channel.buffer, name: `free${i}`, seed: 1 + i, freeRunSeconds: SECONDS },
-          });
-          worker.once('message', resolve);
-          worker.once('error', reject);
-        }),
-    ),
-  );
+  /** Two workers stepping at once, no synchronisation: ms per step of the slower. */
+  const freeRunPair = async (halfBatch?: number): Promise<number> => {
+    const times = await Promise.all(
+      [0, 1].map(
+        (i) =>
+          new Promise<number>((resolve, reject) => {
+            const channel = makeChannel();
+            channel.input.set(i === 0 ? user : item);
+            const worker = new Worker(workerFile, {
+              workerData: {
+                buffer: channel.buffer,
+                name: `free${i}`,
+                seed: 1 + i,
+                freeRunSeconds: SECONDS,
+                halfBatch,
+              },
+            });
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          }),
+      ),
+    );
+    return Math.max(...times);
+  };
+  // One tower per worker: how far two threads scale here.
+  const freeRun = await freeRunPair();
+  // Data parallel: each worker the whole model on half the batch.
+  const freeHalves = await freeRunPair(halfBatch);
 
   const channels = [makeChannel(), makeChannel()];
   channels[0].input.set(user);
@@ -139,11 +150,13 @@ async function main(): Promise<void> {
   for (const [label, ms] of [
     ['TwoTowerModel.step, both towers, one thread (the trainer today)', trainer],
     ['one tower alone, one thread (ideal per-worker time)', oneTower],
-    [
-      'one tower in each of two workers at once, no synchronisation (slower of the two)',
-      Math.max(...freeRun),
-    ],
+    ['one tower in each of two workers at once, no synchronisation (slower of the two)', freeRun],
     ['tower split: two workers + score gradient in the main thread', split],
+    ['both towers on half the batch (512), one thread', halfStep],
+    [
+      'both towers on half the batch in each of two workers at once, no synchronisation (the slower)',
+      freeHalves,
+    ],
   ] as const) {
     console.log(
       `| ${label} | ${ms.toFixed(2)} | ${Math.round((BATCH / ms) * 1000).toLocaleString('en-US')} |`,

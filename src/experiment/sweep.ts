@@ -29,10 +29,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { runConfigSchema, type RunConfig, type SweepConfig } from '../config/schema.js';
 import { formatBytes } from '../config/size.js';
 import { VOCABULARY_FILE } from '../data/dataset.js';
+import { writeParquetTable, type ColumnSpec } from '../data/parquet-output.js';
 import type { EvalMetrics } from '../model/metrics.js';
 import { writeAtomically, writeFileAtomic } from '../util/atomic.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
@@ -421,26 +421,26 @@ export async function trialRow(trial: SweepTrial, manifest: Manifest): Promise<T
 }
 
 /** The columns of results.csv and results.parquet, in order, with their Parquet types. */
-const COLUMNS: Readonly<Record<keyof TrialRow, 'STRING' | 'INT32' | 'DOUBLE'>> = {
-  trial: 'STRING',
-  method: 'STRING',
-  seed: 'INT32',
-  memory_budget: 'STRING',
-  latency_budget: 'STRING',
-  memory_budget_bytes: 'DOUBLE',
-  latency_budget_us: 'DOUBLE',
-  kept_groups: 'STRING',
-  kept_group_count: 'INT32',
-  total_dims: 'INT32',
-  memory_bytes: 'DOUBLE',
-  predicted_latency_us: 'DOUBLE',
-  measured_latency_us: 'DOUBLE',
-  metric: 'STRING',
-  test_metric: 'DOUBLE',
-  valid_metric: 'DOUBLE',
-  full_test_metric: 'DOUBLE',
-  full_memory_bytes: 'DOUBLE',
-  wall_seconds: 'DOUBLE',
+const COLUMNS: Readonly<Record<keyof TrialRow, 'string' | 'int32' | 'float64'>> = {
+  trial: 'string',
+  method: 'string',
+  seed: 'int32',
+  memory_budget: 'string',
+  latency_budget: 'string',
+  memory_budget_bytes: 'float64',
+  latency_budget_us: 'float64',
+  kept_groups: 'string',
+  kept_group_count: 'int32',
+  total_dims: 'int32',
+  memory_bytes: 'float64',
+  predicted_latency_us: 'float64',
+  measured_latency_us: 'float64',
+  metric: 'string',
+  test_metric: 'float64',
+  valid_metric: 'float64',
+  full_test_metric: 'float64',
+  full_memory_bytes: 'float64',
+  wall_seconds: 'float64',
 };
 export const RESULT_COLUMNS = Object.keys(COLUMNS) as (keyof TrialRow)[];
 
@@ -459,14 +459,18 @@ export function resultsCsv(rows: readonly TrialRow[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function resultsParquet(rows: readonly TrialRow[]): Uint8Array {
-  const columnData: ColumnSource[] = RESULT_COLUMNS.map((name) => ({
+/** results.parquet, written atomically: the same table as results.csv, nulls as nulls. */
+function writeResultsParquet(file: string, rows: readonly TrialRow[]): Promise<void> {
+  const columns: ColumnSpec[] = RESULT_COLUMNS.map((name) => ({
     name,
     type: COLUMNS[name],
-    nullable: rows.some((row) => row[name] === null) || COLUMNS[name] === 'STRING',
-    data: rows.map((row) => row[name]),
+    nullable: rows.some((row) => row[name] === null) || COLUMNS[name] === 'string',
   }));
-  return new Uint8Array(parquetWriteBuffer({ columnData, codec: 'SNAPPY' }));
+  return writeParquetTable(
+    file,
+    columns,
+    RESULT_COLUMNS.map((name) => rows.map((row) => row[name])),
+  );
 }
 
 export async function writeResults(
@@ -475,7 +479,7 @@ export async function writeResults(
   summary: SweepSummary,
 ): Promise<void> {
   await writeFileAtomic(path.join(dir, RESULTS_CSV), resultsCsv(rows));
-  await writeFileAtomic(path.join(dir, RESULTS_PARQUET), resultsParquet(rows));
+  await writeResultsParquet(path.join(dir, RESULTS_PARQUET), rows);
   await writeFileAtomic(path.join(dir, SUMMARY_FILE), `${JSON.stringify(summary, null, 2)}\n`);
 }
 
