@@ -355,7 +355,7 @@ async function main(): Promise<void> {
   const header = [
     '# Evaluation on real data',
     '',
-    `Produced by \`npm run build && ${ONLY ? `LEMOPT_EVAL_ONLY=${ONLY.join(',')} ` : ''}npm run eval\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, tfjs wasm). ` +
+    `Produced by \`npm run build && ${skipped.length > 0 ? `LEMOPT_EVAL_ONLY=${ONLY!.join(',')} ` : ''}npm run eval\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, tfjs wasm). ` +
       `Datasets from \`${path.relative(process.cwd(), DATASETS)}\` (not copied into the repository). Budgets are shares of the full model's embedding memory.`,
     '',
   ];

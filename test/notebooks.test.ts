@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateManifest } from '../src/experiment/manifest.js';
-import { RESULT_COLUMNS } from '../src/experiment/sweep.js';
+import { RESULT_COLUMNS } from '../src/experiment/sweep-rows.js';
 import { RESULTS_CSV, SUMMARY_FILE } from '../src/experiment/sweep-results.js';
 import { writeSweepFixture, type SweepFixture } from './support/sweep-fixture.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';

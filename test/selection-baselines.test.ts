@@ -10,6 +10,7 @@ import { prepareDataset } from '../src/data/dataset.js';
 import { generateSynthetic, SYNTHETIC_TRUTH_FILE } from '../src/data/synthetic.js';
 import { embeddingSpec, vocabularySizes } from '../src/embedding/layout.js';
 import { selectBackend } from '../src/model/backend.js';
+import { saveTrainedModel, trainFullModel, type TrainedModel } from '../src/model/trainer.js';
 import { resolveBudgets, type Budgets } from '../src/selection/budgets.js';
 import { CostModel } from '../src/selection/cost-model.js';
 import { selectCandidates, type SelectionOutcome } from '../src/selection/select.js';
@@ -42,7 +43,10 @@ selection: { block_size: 4, ${selection} }
   return parseConfig(yaml, tmp.file('config.yaml')).config;
 }
 
-async function select(cfg: RunConfig): Promise<{ outcome: SelectionOutcome; budgets: Budgets }> {
+async function select(
+  cfg: RunConfig,
+  fullModelFile?: string,
+): Promise<{ outcome: SelectionOutcome; budgets: Budgets }> {
   const dataset = await prepareDataset(cfg);
   const spec = embeddingSpec(
     dataset.layout,
@@ -52,7 +56,10 @@ async function select(cfg: RunConfig): Promise<{ outcome: SelectionOutcome; budg
   );
   const costs = new CostModel(spec, cfg.selection.dtype, { user: [16], item: [16] });
   const budgets = resolveBudgets(cfg.selection.budgets, costs.full());
-  return { outcome: await selectCandidates(cfg, dataset, costs, budgets), budgets };
+  return {
+    outcome: await selectCandidates(cfg, dataset, costs, budgets, {}, undefined, fullModelFile),
+    budgets,
+  };
 }
 
 const groups = (outcome: SelectionOutcome): string[] =>
@@ -111,6 +118,24 @@ describe('permutation importance', () => {
     expect(tight.outcome.order.length).toBeGreaterThan(0);
     expect(tight.outcome.order.length).toBeLessThan(outcome.candidates.length);
     expect(tight.outcome.cost.memoryBytes).toBeLessThanOrEqual(tight.budgets.memoryBytes!);
+  });
+
+  it("scores the run's saved full model without training one, to the same scores", async () => {
+    const cfg = config(FEATURES, 'method: permutation');
+    const inPlace = await select(cfg);
+    let trained: TrainedModel | undefined;
+    await trainFullModel(cfg, await prepareDataset(cfg), {}, undefined, { keep: (kept) => (trained = kept) });
+    const file = tmp.file('permutation-full.ckpt');
+    await saveTrainedModel(file, trained!, { stage: 'full' });
+    trained!.model.dispose();
+    const fromFile = await select(cfg, file);
+    expect(fromFile.outcome.steps).toBe(0);
+    expect(inPlace.outcome.steps).toBeGreaterThan(0);
+    expect(fromFile.outcome.rounds[0].weights).toEqual(inPlace.outcome.rounds[0].weights);
+    expect(fromFile.outcome.order).toEqual(inPlace.outcome.order);
+    // No file there: it trains its own, as without one.
+    const missing = await select(cfg, tmp.file('no-such.ckpt'));
+    expect(missing.outcome.steps).toBe(inPlace.outcome.steps);
   });
 
   it('scores dimension blocks with unit: block', async () => {

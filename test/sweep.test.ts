@@ -20,7 +20,8 @@ import {
   summarizeSweep,
 } from '../src/experiment/pareto.js';
 import type { FrontierPoint, SweepSummary, TrialRow } from '../src/experiment/sweep-results.js';
-import { RESULT_COLUMNS, runSweep, sweepTrials, type SweepDefinition } from '../src/experiment/sweep.js';
+import { RESULT_COLUMNS } from '../src/experiment/sweep-rows.js';
+import { runSweep, sweepTrials, type SweepDefinition } from '../src/experiment/sweep.js';
 import { configKey } from '../src/experiment/train.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 

@@ -8,7 +8,7 @@
  *   selected/            the fresh model trained on the selection: metrics, model.ckpt
  *   manifest.json        the feature-set manifest
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { batches, type Batch } from '../data/batcher.js';
@@ -31,6 +31,7 @@ import type { SelectionRound } from '../selection/sequential-attention.js';
 import { selectCandidates, type OrderedPick, type SelectionHooks } from '../selection/select.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withFolderLock } from '../util/folder-lock.js';
+import { readJsonFile } from '../util/json-file.js';
 import { LemoptError } from '../util/errors.js';
 import { lemoptVersion } from '../util/version.js';
 import {
@@ -228,7 +229,7 @@ export async function trainStage(
   activeDims?: ArrayLike<number>,
 ): Promise<StageResult> {
   const metricsFile = path.join(dir, METRICS_FILE);
-  const done = await readJson<StageResult>(metricsFile);
+  const done = await readJsonFile<StageResult>(metricsFile);
   if (done?.key === key && done.backend === backend) {
     options.log?.(`${path.basename(dir)}: reusing the finished model in ${dir}`);
     return done;
@@ -288,7 +289,7 @@ async function selectStage(
   const dir = path.join(runDir, 'selection');
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, SELECTION_FILE);
-  const done = await readJson<SavedSelection>(file);
+  const done = await readJsonFile<SavedSelection>(file);
   if (done?.key === key) {
     options.log?.(`selection: reusing the finished selection in ${file}`);
     return done;
@@ -312,7 +313,8 @@ async function selectStage(
     },
   };
   const checkpoint = { file: path.join(dir, CHECKPOINT_FILE), key };
-  const outcome = await selectCandidates(config, dataset, costs, budgets, hooks, checkpoint);
+  const fullModel = path.join(runDir, 'full', MODEL_FILE);
+  const outcome = await selectCandidates(config, dataset, costs, budgets, hooks, checkpoint, fullModel);
   const saved: SavedSelection = {
     key,
     order: outcome.order,
@@ -343,14 +345,6 @@ function traceLine(round: SelectionRound, candidates: readonly Candidate[]) {
       cumulative: pick.cumulative,
     })),
   };
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 function manifestCost(cost: SelectionCost): ManifestCost {

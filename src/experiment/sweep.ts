@@ -24,7 +24,7 @@
  */
 import { fork } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,24 +32,17 @@ import { fileURLToPath } from 'node:url';
 import { runConfigSchema, type RunConfig, type SweepConfig } from '../config/schema.js';
 import { formatBytes } from '../config/size.js';
 import { VOCABULARY_FILE } from '../data/dataset.js';
-import { writeParquetTable, type ColumnSpec } from '../data/parquet-output.js';
 import type { EvalMetrics } from '../model/metrics.js';
 import { writeAtomically, writeFileAtomic } from '../util/atomic.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
 import { withFolderLock } from '../util/folder-lock.js';
+import { readJsonFile } from '../util/json-file.js';
 import { LATENCY_FILE } from './calibrate.js';
 import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
 import { compareText, summarizeSweep } from './pareto.js';
-import { SELECTION_FILE, type LatencyModel } from './run.js';
-import {
-  RESULTS_CSV,
-  RESULTS_PARQUET,
-  SUMMARY_FILE,
-  SWEEP_FILE,
-  TRIALS_DIR,
-  type SweepSummary,
-  type TrialRow,
-} from './sweep-results.js';
+import type { LatencyModel } from './run.js';
+import { RESULTS_CSV, SWEEP_FILE, TRIALS_DIR, type SweepSummary, type TrialRow } from './sweep-results.js';
+import { metricName, metricValue, trialRow, writeResults } from './sweep-rows.js';
 import { configKey, METRICS_FILE } from './train.js';
 
 export const SWEEP_FILE_VERSION = 1;
@@ -295,14 +288,6 @@ class Slots {
 // ---------------------------------------------------------------------------------------
 // Finished results and shared files
 
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /** What makes a trial's manifest its result: its config's selection key and the data's fingerprint. */
 interface Expected {
   readonly latency: LatencyModel;
@@ -329,7 +314,7 @@ function copyAtomic(from: string, to: string): Promise<void> {
 
 /** Whether `dir` holds a finished full model with this key on this backend (as trainStage checks). */
 async function hasFullModel(dir: string, key: string, backend: string): Promise<boolean> {
-  const done = await readJson<{ key?: string; backend?: string }>(path.join(dir, METRICS_FILE));
+  const done = await readJsonFile<{ key?: string; backend?: string }>(path.join(dir, METRICS_FILE));
   return done?.key === key && done.backend === backend;
 }
 
@@ -362,125 +347,6 @@ async function seedTrialFolder(
   );
   for (const file of files) await copyAtomic(path.join(fullDir, file.name), path.join(target, file.name));
   await copyAtomic(path.join(fullDir, METRICS_FILE), path.join(target, METRICS_FILE));
-}
-
-// ---------------------------------------------------------------------------------------
-// Results
-
-/** 'auc' for the binary objective, 'recall@K' (the first retrieval_k) for sampled_softmax. */
-export function metricName(config: RunConfig): string {
-  return config.model.objective === 'binary' ? 'auc' : `recall@${config.train.retrieval_k[0]}`;
-}
-
-function metricValue(metrics: EvalMetrics, config: RunConfig): number {
-  return metrics.kind === 'binary' ? metrics.auc : (metrics.recall[`@${config.train.retrieval_k[0]}`] ?? NaN);
-}
-
-/** Seconds of selection and of training the selected model, as the trial's stages recorded them. */
-async function trialSeconds(runDir: string): Promise<number> {
-  const selection = await readJson<{ seconds?: number }>(path.join(runDir, 'selection', SELECTION_FILE));
-  const selected = await readJson<{ epochs?: { seconds: number }[] }>(
-    path.join(runDir, 'selected', METRICS_FILE),
-  );
-  const training = (selected?.epochs ?? []).reduce((sum, epoch) => sum + epoch.seconds, 0);
-  return (selection?.seconds ?? 0) + training;
-}
-
-/** `group:dim` of each kept group in the order the selection first picked it. */
-function keptInOrder(manifest: Manifest): string {
-  const dims = new Map(manifest.kept.map((group) => [group.group, group.dim]));
-  const order = [...new Set(manifest.selection_order.map((step) => step.group))].filter((g) => dims.has(g));
-  for (const group of dims.keys()) if (!order.includes(group)) order.push(group);
-  return order.map((group) => `${group}:${dims.get(group)}`).join(';');
-}
-
-export async function trialRow(trial: SweepTrial, manifest: Manifest): Promise<TrialRow> {
-  const { config } = trial;
-  const { cost, metrics, budgets } = manifest;
-  return {
-    trial: trial.id,
-    method: trial.method,
-    seed: trial.seed,
-    memory_budget: String(trial.memory),
-    latency_budget: trial.latency === null ? null : String(trial.latency),
-    memory_budget_bytes: budgets.memory_bytes,
-    latency_budget_us: budgets.latency_us,
-    kept_groups: keptInOrder(manifest),
-    kept_group_count: manifest.kept.length,
-    total_dims: manifest.kept.reduce((sum, group) => sum + group.dim * group.features.length, 0),
-    memory_bytes: cost.selected.predicted.memory_bytes,
-    predicted_latency_us: cost.selected.predicted.latency_us,
-    measured_latency_us: cost.selected.measured.latency_us,
-    metric: metricName(config),
-    test_metric: metricValue(metrics.selected.test, config),
-    valid_metric: metricValue(metrics.selected.valid, config),
-    full_test_metric: metricValue(metrics.full.test, config),
-    full_memory_bytes: cost.full.predicted.memory_bytes,
-    wall_seconds: await trialSeconds(config.output.dir!),
-  };
-}
-
-/** The columns of results.csv and results.parquet, in order, with their Parquet types. */
-const COLUMNS: Readonly<Record<keyof TrialRow, 'string' | 'int32' | 'float64'>> = {
-  trial: 'string',
-  method: 'string',
-  seed: 'int32',
-  memory_budget: 'string',
-  latency_budget: 'string',
-  memory_budget_bytes: 'float64',
-  latency_budget_us: 'float64',
-  kept_groups: 'string',
-  kept_group_count: 'int32',
-  total_dims: 'int32',
-  memory_bytes: 'float64',
-  predicted_latency_us: 'float64',
-  measured_latency_us: 'float64',
-  metric: 'string',
-  test_metric: 'float64',
-  valid_metric: 'float64',
-  full_test_metric: 'float64',
-  full_memory_bytes: 'float64',
-  wall_seconds: 'float64',
-};
-export const RESULT_COLUMNS = Object.keys(COLUMNS) as (keyof TrialRow)[];
-
-function csvCell(value: string | number | null): string {
-  if (value === null) return '';
-  const text = String(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** results.csv: a header row, then one row per trial; null is an empty cell, numbers in full precision. */
-export function resultsCsv(rows: readonly TrialRow[]): string {
-  const lines = [
-    RESULT_COLUMNS.join(','),
-    ...rows.map((row) => RESULT_COLUMNS.map((c) => csvCell(row[c])).join(',')),
-  ];
-  return `${lines.join('\n')}\n`;
-}
-
-/** results.parquet, written atomically: the same table as results.csv, nulls as nulls. */
-function writeResultsParquet(file: string, rows: readonly TrialRow[]): Promise<void> {
-  const columns: ColumnSpec[] = RESULT_COLUMNS.map((name) => ({
-    name,
-    type: COLUMNS[name],
-    nullable: rows.some((row) => row[name] === null) || COLUMNS[name] === 'string',
-  }));
-  return writeParquetTable(
-    file,
-    columns,
-    RESULT_COLUMNS.map((name) => rows.map((row) => row[name])),
-  );
-}
-
-export async function writeResults(
-  dir: string,
-  rows: readonly TrialRow[],
-  summary: SweepSummary,
-): Promise<void> {
-  await writeFileAtomic(path.join(dir, RESULTS_CSV), resultsCsv(rows));
-  await writeResultsParquet(path.join(dir, RESULTS_PARQUET), rows);
-  await writeFileAtomic(path.join(dir, SUMMARY_FILE), `${JSON.stringify(summary, null, 2)}\n`);
 }
 
 // ---------------------------------------------------------------------------------------

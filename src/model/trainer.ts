@@ -235,6 +235,28 @@ export function trainStep(
   return step.loss;
 }
 
+/**
+ * The model saveTrainedModel wrote to `file`, rebuilt for `config` (see buildFullModel);
+ * undefined when there is no such file. The caller disposes the model.
+ */
+export async function loadTrainedModel(
+  config: RunConfig,
+  dataset: PreparedDataset,
+  file: string,
+  activeDims?: ArrayLike<number>,
+): Promise<TrainedModel | undefined> {
+  const saved = await readCheckpoint(file);
+  if (saved === undefined) return undefined;
+  const trained = buildFullModel(config, dataset, activeDims);
+  try {
+    restore(trained.store, trained.model, saved.state);
+  } catch (error) {
+    trained.model.dispose();
+    throw error;
+  }
+  return trained;
+}
+
 /** Saves a trained model (tables, dense weights, optimizer state) as a checkpoint file with `info` as its progress record. */
 export async function saveTrainedModel(file: string, trained: TrainedModel, info: unknown): Promise<void> {
   await writeCheckpoint(file, trainingState(trained.store, trained.model), info);

@@ -1,5 +1,6 @@
 /**
- * Permutation importance, a baseline: train the full model once, then score each
+ * Permutation importance, a baseline: train the full model once (or take the run's
+ * full model, trained at the same dims), then score each
  * candidate by how much the validation metric drops when its input columns are destroyed.
  *
  * Per validation batch the embedding inputs are gathered once; for each candidate a copy
@@ -14,7 +15,7 @@ import type { PreparedDataset } from '../data/dataset.js';
 import { VALID } from '../data/split.js';
 import type { EmbeddingSpec, Tower } from '../embedding/layout.js';
 import { binaryMetrics, primaryMetric } from '../model/metrics.js';
-import { trainFullModel, type TrainedModel } from '../model/trainer.js';
+import { loadTrainedModel, trainFullModel } from '../model/trainer.js';
 import { LemoptError } from '../util/errors.js';
 import { Random } from '../util/random.js';
 import { activeDimsOf, blocksPerTable, columnCandidates, type Candidate } from './candidates.js';
@@ -35,6 +36,8 @@ export async function permutationImportance(
   spec: EmbeddingSpec,
   candidates: readonly Candidate[],
   hooks: LearnerHooks = {},
+  /** The run's trained full model (saveTrainedModel's file), scored instead of training one. */
+  fullModelFile?: string,
 ): Promise<PermutationImportance> {
   if (config.model.objective !== 'binary')
     throw new LemoptError(
@@ -43,19 +46,23 @@ export async function permutationImportance(
   const all = candidates.map((candidate) => candidate.index);
   const activeDims = activeDimsOf(spec, blocksPerTable(spec, candidates, all));
   let steps = 0;
-  let trained: TrainedModel | undefined;
-  await trainFullModel(
-    config,
-    dataset,
-    {
-      onStep: (_epoch, _examples, loss) => {
-        steps += 1;
-        hooks.onStep?.(steps, loss);
+  let trained = fullModelFile
+    ? await loadTrainedModel(config, dataset, fullModelFile, activeDims)
+    : undefined;
+  if (trained === undefined) {
+    await trainFullModel(
+      config,
+      dataset,
+      {
+        onStep: (_epoch, _examples, loss) => {
+          steps += 1;
+          hooks.onStep?.(steps, loss);
+        },
       },
-    },
-    undefined,
-    { activeDims, keep: (kept) => (trained = kept) },
-  );
+      undefined,
+      { activeDims, keep: (kept) => (trained = kept) },
+    );
+  }
   const { store, model } = trained!;
   try {
     // The columns of each candidate, in its tower.

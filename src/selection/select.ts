@@ -12,6 +12,7 @@
  *                         group lasso penalty, largest first (group-lasso.ts)
  *   greedy                exact greedy forward selection, one retraining per candidate per pick (greedy.ts)
  */
+import { existsSync } from 'node:fs';
 import type { RunConfig } from '../config/schema.js';
 import type { PreparedDataset } from '../data/dataset.js';
 import type { EmbeddingSpec } from '../embedding/layout.js';
@@ -77,6 +78,8 @@ export async function selectCandidates(
   budgets: Budgets,
   hooks: SelectionHooks = {},
   checkpoint?: SelectionCheckpoint,
+  /** The run's trained full model (model.ckpt): permutation scores it instead of training its own. */
+  fullModelFile?: string,
 ): Promise<SelectionOutcome> {
   const started = performance.now();
   const { selection } = config;
@@ -131,9 +134,22 @@ export async function selectCandidates(
       return attentionSelection(config, dataset, picker, hooks, finish, checkpoint);
     case 'permutation': {
       picker.assertSomethingFits();
-      const trainSteps = trainingSteps(config, dataset);
-      hooks.onPlan?.(trainSteps, `the full model (${trainSteps} batches), then shuffles per candidate`);
-      const { scores, steps } = await permutationImportance(config, dataset, costs.spec, candidates, hooks);
+      const full = fullModelFile !== undefined && existsSync(fullModelFile) ? fullModelFile : undefined;
+      const trainSteps = full ? 0 : trainingSteps(config, dataset);
+      hooks.onPlan?.(
+        trainSteps,
+        full
+          ? `the run's full model, shuffles per candidate`
+          : `the full model (${trainSteps} batches), then shuffles per candidate`,
+      );
+      const { scores, steps } = await permutationImportance(
+        config,
+        dataset,
+        costs.spec,
+        candidates,
+        hooks,
+        full,
+      );
       const round = await pickByScores(picker, scores, hooks);
       return finish(round.picks, [round], steps);
     }

@@ -17,14 +17,8 @@ import path from 'node:path';
 import { MANIFEST_FILE, type Manifest, type SelectionStep } from '../../src/experiment/manifest.js';
 import { compareText, summarizeSweep } from '../../src/experiment/pareto.js';
 import { TRACE_PATH } from '../../src/experiment/report/run-section.js';
-import {
-  metricName,
-  sweepDefinition,
-  sweepTrials,
-  trialRow,
-  writeResults,
-  type SweepTrial,
-} from '../../src/experiment/sweep.js';
+import { sweepDefinition, sweepTrials, type SweepTrial } from '../../src/experiment/sweep.js';
+import { metricName, trialRow, writeResults } from '../../src/experiment/sweep-rows.js';
 import {
   SWEEP_FILE,
   TRIALS_DIR,
