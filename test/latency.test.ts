@@ -25,6 +25,7 @@ import {
   type LatencyShape,
 } from '../src/selection/latency.js';
 import { LemoptError } from '../src/util/errors.js';
+import { dataSection } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 const MAIN = path.resolve('src/cli/main.ts');
@@ -32,10 +33,7 @@ const TSX = import.meta.resolve('tsx');
 let tmp: TempDir;
 
 const CONFIG = `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  workers: 0
+${dataSection(null)}
 features:
   - { name: [user_id, u_region, u_age_band], tower: user }
   - { name: [item_id, i_category], tower: item }

@@ -21,6 +21,7 @@ import { readManifest, type Manifest } from '../src/experiment/manifest.js';
 import { writeReport, type ReportResult } from '../src/experiment/report.js';
 import { runSelection } from '../src/experiment/run.js';
 import { writeSweepFixture, type SweepFixture } from './support/sweep-fixture.js';
+import { dataSection, FIXED_LATENCY, SMALL_FEATURES, SMALL_MODEL } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 const ARTIFACTS = path.resolve('test/.tmp/report');
@@ -47,22 +48,15 @@ let runReport: ReportResult;
 let sweepReport: ReportResult;
 
 const RUN_CONFIG = `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  workers: 0
-features:
-  - name: [u_region, u_age_band, u_occupation, u_browser, u_referrer]
-    tower: user
-  - name: [i_category, i_brand, i_color]
-    tower: item
-model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
+${dataSection(null)}
+${SMALL_FEATURES}
+${SMALL_MODEL}
 train: { batch_size: 256, epochs: 1, seed: 3 }
 selection:
   unit: block
   budgets: { memory: 30%, latency_us: 90% }
   min_steps_per_round: 5
-  latency: { coefficients: { constant_us: 1, per_lookup_us: 0.2, per_dim_us: 0.01, per_mflop_us: 50 } }
+  ${FIXED_LATENCY}
 output: { dir: ${RUN_DIR} }
 `;
 

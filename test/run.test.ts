@@ -6,30 +6,23 @@ import type { RunConfig } from '../src/config/schema.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { readManifest, validateManifest } from '../src/experiment/manifest.js';
 import { runSelection } from '../src/experiment/run.js';
+import { dataSection, FIXED_LATENCY, SMALL_FEATURES, SMALL_MODEL } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 let tmp: TempDir;
 
 function config(budgets: string, output: string, unit = 'group', groups = ''): RunConfig {
   const yaml = `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  split: { method: random, train: 0.8, valid: 0.1, test: 0.1 }
-  workers: 0
-features:
-  - name: [u_region, u_age_band, u_occupation, u_browser, u_referrer]
-    tower: user
-  - name: [i_category, i_brand, i_color]
-    tower: item
+${dataSection()}
+${SMALL_FEATURES}
 ${groups}
-model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
+${SMALL_MODEL}
 train: { batch_size: 256, epochs: 1, seed: 3 }
 selection:
   unit: ${unit}
   budgets: ${budgets}
   min_steps_per_round: 10
-  latency: { coefficients: { constant_us: 1, per_lookup_us: 0.2, per_dim_us: 0.01, per_mflop_us: 50 } }
+  ${FIXED_LATENCY}
 output: { dir: ${output} }
 `;
   return parseConfig(yaml, tmp.file('config.yaml')).config;

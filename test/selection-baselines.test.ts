@@ -14,6 +14,7 @@ import { saveTrainedModel, trainFullModel, type TrainedModel } from '../src/mode
 import { resolveBudgets, type Budgets } from '../src/selection/budgets.js';
 import { CostModel } from '../src/selection/cost-model.js';
 import { selectCandidates, type SelectionOutcome } from '../src/selection/select.js';
+import { dataSection } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 let tmp: TempDir;
@@ -30,11 +31,7 @@ const FEATURES = `
 
 function config(features: string, selection: string, epochs = 2): RunConfig {
   const yaml = `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  split: { method: random, train: 0.7, valid: 0.25, test: 0.05 }
-  workers: 0
+${dataSection('{ method: random, train: 0.7, valid: 0.25, test: 0.05 }')}
 features:${features}
 model: { embedding_dim: 8, user_tower: [16], item_tower: [16], backend: wasm }
 train: { batch_size: 512, epochs: ${epochs}, seed: 3 }

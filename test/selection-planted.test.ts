@@ -14,6 +14,7 @@ import { selectBackend } from '../src/model/backend.js';
 import { resolveBudgets } from '../src/selection/budgets.js';
 import { CostModel } from '../src/selection/cost-model.js';
 import { selectCandidates, type SelectionOutcome } from '../src/selection/select.js';
+import { dataSection } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 interface ColumnTruth {
@@ -42,11 +43,7 @@ const ATTRIBUTES = `
 
 function config(features: string, selection: string): RunConfig {
   const yaml = `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  split: { method: random, train: 0.8, valid: 0.1, test: 0.1 }
-  workers: 0
+${dataSection()}
 features:${features}
 model: { embedding_dim: 8, user_tower: [32, 16], item_tower: [32, 16], backend: wasm }
 train: { batch_size: 512, epochs: 2, seed: 2 }

@@ -23,6 +23,7 @@ import type { FrontierPoint, SweepSummary, TrialRow } from '../src/experiment/sw
 import { RESULT_COLUMNS } from '../src/experiment/sweep-rows.js';
 import { runSweep, sweepTrials, type SweepDefinition } from '../src/experiment/sweep.js';
 import { configKey } from '../src/experiment/train.js';
+import { dataSection, FIXED_LATENCY, SMALL_FEATURES, SMALL_MODEL } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 const MAIN = path.resolve('src/cli/main.ts');
@@ -38,21 +39,13 @@ const GRID = `sweep:
 
 function yaml(output: string, sweep = GRID): string {
   return `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  split: { method: random, train: 0.8, valid: 0.1, test: 0.1 }
-  workers: 0
-features:
-  - name: [u_region, u_age_band, u_occupation, u_browser, u_referrer]
-    tower: user
-  - name: [i_category, i_brand, i_color]
-    tower: item
-model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
+${dataSection()}
+${SMALL_FEATURES}
+${SMALL_MODEL}
 train: { batch_size: 256, epochs: 1, seed: 3 }
 selection:
   min_steps_per_round: 10
-  latency: { coefficients: { constant_us: 1, per_lookup_us: 0.2, per_dim_us: 0.01, per_mflop_us: 50 } }
+  ${FIXED_LATENCY}
 output: { dir: ${output} }
 ${sweep}`;
 }

@@ -5,6 +5,7 @@ import { generateSynthetic } from '../src/data/synthetic.js';
 import { selectBackend } from '../src/model/backend.js';
 import { primaryMetric } from '../src/model/metrics.js';
 import { trainFullModel } from '../src/model/trainer.js';
+import { dataSection } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 let tmp: TempDir;
@@ -23,11 +24,7 @@ const NOISE = `
 
 function config(epochs: number, patience = 0, features = SIGNAL, model = '') {
   const yaml = `
-data:
-  source: data/interactions.parquet
-  label: { column: label }
-  split: { method: hash, column: user_id, seed: 3 }
-  workers: 0
+${dataSection('{ method: hash, column: user_id, seed: 3 }')}
 features:${features}
 model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm${model} }
 train: { batch_size: 256, epochs: ${epochs}, early_stopping_patience: ${patience}, seed: 5 }
