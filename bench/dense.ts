@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, selectBackend, type BackendName } from '../src/model/backend.js';
+import { tfjsEngine } from '../src/model/tfjs/engine.js';
 import { TwoTowerModel, type Batch, type Objective } from '../src/model/two-tower.js';
 import { Random } from '../src/util/random.js';
 
@@ -55,7 +56,7 @@ function makeModel(towers: number[], objective: Objective, explicit: boolean): T
     objective,
     optimizer: 'adam',
     seed: 1,
-    explicitTranspose: explicit,
+    engine: tfjsEngine({ explicitTranspose: explicit }),
   });
   model.gateMode = 'attention';
   model.selected = Array.from({ length: 2 * GROUPS }, (_, c) => c % 4 === 0);

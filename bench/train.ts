@@ -35,6 +35,7 @@ import type { Batch } from '../src/data/batcher.js';
 import type { EncodedFeature } from '../src/data/encoder.js';
 import { resolveFeatureLayout, type FeatureLayout } from '../src/data/features.js';
 import { AliasTable } from '../src/data/synthetic/world.js';
+import { measureGemmFloor } from './gemm-floor.js';
 import { embeddingSpec } from '../src/embedding/layout.js';
 import type { SparseOptimizerConfig } from '../src/embedding/optimizers.js';
 import { EmbeddingStore } from '../src/embedding/store.js';
@@ -413,7 +414,7 @@ const peerHead = (peer: PeerRun): string => `torch ${peer.config.name} ${peer.th
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      backends: { type: 'string', default: 'wasm,cpu' },
+      backends: { type: 'string', default: 'onnxruntime,wasm' },
       seconds: { type: 'string', default: '4' },
       warmup: { type: 'string', default: '10' },
       'cpu-steps': { type: 'string', default: '20' },
@@ -459,9 +460,10 @@ async function main(): Promise<void> {
       maxSteps: backend === 'cpu' ? 3 : Infinity,
     });
     for (const variant of VARIANTS) {
-      const before = tf.memory().numTensors;
+      const tensors = () => (backend === 'onnxruntime' ? 0 : tf.memory().numTensors);
+      const before = tensors();
       const result = measureLemopt(backend, variant, layout, batches, limits);
-      const leaked = tf.memory().numTensors - before;
+      const leaked = tensors() - before;
       results.push(result);
       console.log(
         `  lemopt ${backend} ${variant.model} ${variant.optimizer}: ${thousands(result.examplesPerSecond)} examples/s ` +
@@ -489,6 +491,9 @@ async function main(): Promise<void> {
   }
   console.log('embedding engine alone: node dist/bench/embedding.js (single-valued scenario)');
   const engine = await runEmbeddingBench(Number(values['embedding-seconds']));
+  const floor = loaded.includes('onnxruntime')
+    ? measureGemmFloor(BATCH, VOCABULARIES.length * DIM, TOWERS, 2)
+    : undefined;
 
   // ---- report ------------------------------------------------------------------------
   const rate = (backend: BackendName, variant: Variant): number | undefined =>
@@ -570,6 +575,18 @@ async function main(): Promise<void> {
     );
   }
 
+  if (floor) {
+    const bound = (BATCH / floor.msPerStep) * 1000;
+    const best = maximum(results.map((r) => r.examplesPerSecond)) ?? 0;
+    console.log("\n### Physical bound: the step's matrix products alone (ONNX Runtime, one core)\n");
+    console.log(
+      `${(floor.macsPerStep / 1e6).toFixed(1)}M multiply-adds per step (both towers, forward and backward) ` +
+        `in ${floor.msPerStep.toFixed(2)} ms: ${floor.gmacPerSecond.toFixed(1)} GMAC/s on one core, so at most ` +
+        `${thousands(bound)} examples/s for a step that did nothing else; lemopt's best end to end is ` +
+        `${thousands(best)} (${((100 * best) / bound).toFixed(0)}% of it).`,
+    );
+  }
+
   console.log('\n### Where a lemopt step goes (ms per step, mean over the timed steps)\n');
   console.log(
     '| backend | variant | store.forward | model.step | store.backward | store.update | total | model.step share |',
@@ -583,7 +600,7 @@ async function main(): Promise<void> {
         `${p.backward.toFixed(2)} | ${p.update.toFixed(2)} | ${total.toFixed(2)} | ${((p.step / total) * 100).toFixed(0)}% |`,
     );
   }
-  console.log(JSON.stringify({ lemopt: results, torch: peers, engine }));
+  console.log(JSON.stringify({ lemopt: results, torch: peers, engine, floor }));
 }
 
 await main();

@@ -39,7 +39,7 @@ data:
   split: { method: random, train: 0.8, valid: 0.1, test: 0.1 }
 features:
   - { name: [${COLUMNS.join(', ')}], tower: user, type: numeric }
-model: { kind: classifier, hidden: [16], backend: wasm }
+model: { kind: classifier, hidden: [16], backend: onnxruntime }
 train: { batch_size: 64, epochs: 40, learning_rate: 0.01, seed: 1 }
 selection: { k: 5, epochs: 60, seed: 1 }
 output: { dir: run }

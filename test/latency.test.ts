@@ -38,7 +38,7 @@ features:
   - { name: [user_id, u_region, u_age_band], tower: user }
   - { name: [item_id, i_category], tower: item }
   - { name: i_tags, tower: item, type: multi_categorical }
-model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
+model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: onnxruntime }
 output: { dir: run }
 `;
 
@@ -50,7 +50,7 @@ beforeAll(async () => {
   tmp = await makeTempDir('lemopt-latency-');
   await generateSynthetic({ outDir: tmp.file('data'), rows: 3000, seed: 5 });
   await writeFile(tmp.file('config.yaml'), CONFIG);
-  await selectBackend({ flag: 'wasm' });
+  await selectBackend({ flag: 'onnxruntime' });
 });
 afterAll(() => tmp.remove());
 
@@ -126,7 +126,7 @@ describe('fitLatency', () => {
 
 describe('latency file', () => {
   const result: CalibrationResult = {
-    backend: 'wasm',
+    backend: 'onnxruntime',
     coefficients: { constant_us: 1.25, per_lookup_us: 0.01, per_dim_us: 0.002, per_mflop_us: 100 },
     r2: 0.97,
     samples: [
@@ -221,7 +221,7 @@ describe('calibrateLatency', () => {
       batches: 2,
       batchSize: 128,
     });
-    expect(result.backend).toBe('wasm');
+    expect(result.backend).toBe('onnxruntime');
     expect(result.samples).toHaveLength(6);
     for (const value of Object.values(result.coefficients)) {
       expect(Number.isFinite(value)).toBe(true);
@@ -280,17 +280,25 @@ describe('lemopt calibrate', () => {
   }
 
   it('writes a readable latency file to the run folder and prints the fit', async () => {
-    const result = lemopt('calibrate', 'config.yaml', '--samples', '4', '--quiet', '--backend', 'wasm');
+    const result = lemopt(
+      'calibrate',
+      'config.yaml',
+      '--samples',
+      '4',
+      '--quiet',
+      '--backend',
+      'onnxruntime',
+    );
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const file = tmp.file('run', 'latency.json');
     expect(result.stdout).toContain(`wrote: ${file}\n`);
     expect(result.stdout).toMatch(
-      /^backend: wasm\nlatency_us = \S+ \+ \S+ x lookups \+ \S+ x dims \+ \S+ x mflops\n/,
+      /^backend: onnxruntime\nlatency_us = \S+ \+ \S+ x lookups \+ \S+ x dims \+ \S+ x mflops\n/,
     );
     expect(result.stdout).toMatch(/\nr2: -?\d\.\d{4} \(4 variants, \d+\.\d s\)\n/);
     const read = await readLatencyFile(file);
-    expect(read.backend).toBe('wasm');
+    expect(read.backend).toBe('onnxruntime');
     expect(read.samples).toHaveLength(4);
   });
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { describeBackend, selectBackend } from '../src/model/backend.js';
+import { activeEngine, describeBackend, selectBackend } from '../src/model/backend.js';
 import { LemoptError } from '../src/util/errors.js';
 
 /** A stand-in for require() of a native package installed without its binding. */
@@ -10,19 +10,20 @@ function bindingMissing(specifier: string): never {
 
 describe('backend selection', () => {
   // The native packages are optionalDependencies that are not installed here.
-  it('auto skips the absent native packages and picks wasm, saying why', async () => {
+  it('auto skips the absent native packages and picks onnxruntime, saying why', async () => {
     const choice = await selectBackend({ env: {} });
-    expect(choice.backend).toBe('wasm');
-    expect(tf.getBackend()).toBe('wasm');
+    expect(choice.backend).toBe('onnxruntime');
+    expect(choice.engine.name).toBe('onnxruntime');
+    expect(activeEngine()).toBe(choice.engine);
     expect(choice.source).toBe('default');
     expect(choice.attempts.map((a) => [a.backend, a.loaded])).toEqual([
       ['tensorflow-gpu', false],
       ['tensorflow', false],
-      ['wasm', true],
+      ['onnxruntime', true],
     ]);
     expect(choice.attempts[0].reason).toBe('@tensorflow/tfjs-node-gpu is not installed');
     expect(choice.attempts[1].reason).toBe('@tensorflow/tfjs-node is not installed');
-    expect(describeBackend(choice)).toBe('backend: wasm (auto)');
+    expect(describeBackend(choice)).toBe('backend: onnxruntime (auto)');
     expect(describeBackend(choice, true)).toContain(
       'skipped tensorflow-gpu: @tensorflow/tfjs-node-gpu is not installed',
     );
@@ -30,7 +31,7 @@ describe('backend selection', () => {
 
   it('falls back when a native package is present but its binding is missing', async () => {
     const choice = await selectBackend({ env: {}, requireNative: bindingMissing });
-    expect(choice.backend).toBe('wasm');
+    expect(choice.backend).toBe('onnxruntime');
     expect(choice.attempts[0].reason).toBe(
       '@tensorflow/tfjs-node-gpu did not load: The specified module could not be found.',
     );
@@ -38,15 +39,22 @@ describe('backend selection', () => {
 
   it('falls back when a native package loads but registers no backend with this tfjs', async () => {
     const choice = await selectBackend({ env: {}, requireNative: () => ({}) });
-    expect(choice.backend).toBe('wasm');
+    expect(choice.backend).toBe('onnxruntime');
     expect(choice.attempts[1].reason).toContain("registered no 'tensorflow' backend");
   });
 
   it('LEMOPT_BACKEND=cpu picks cpu', async () => {
     const choice = await selectBackend({ env: { LEMOPT_BACKEND: 'cpu' } });
-    expect(choice).toMatchObject({ backend: 'cpu', tfBackend: 'cpu', requested: 'cpu', source: 'env' });
+    expect(choice).toMatchObject({ backend: 'cpu', requested: 'cpu', source: 'env' });
+    expect(choice.engine.name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
     expect(describeBackend(choice)).toBe('backend: cpu (cpu from env)');
+  });
+
+  it('--backend onnxruntime forces the ONNX Runtime engine', async () => {
+    const choice = await selectBackend({ flag: 'onnxruntime', env: { LEMOPT_BACKEND: 'cpu' } });
+    expect(choice).toMatchObject({ backend: 'onnxruntime', source: 'flag' });
+    expect(activeEngine().name).toBe('onnxruntime');
   });
 
   it('the flag wins over LEMOPT_BACKEND, which wins over the config', async () => {
@@ -68,7 +76,7 @@ describe('backend selection', () => {
     await expect(selectBackend({ flag: 'tensorflow', env: {} })).rejects.toThrow(LemoptError);
     await expect(selectBackend({ flag: 'tensorflow', env: {} })).rejects.toThrow(
       "backend 'tensorflow' (--backend) could not load: @tensorflow/tfjs-node is not installed " +
-        '(install it with `npm install @tensorflow/tfjs-node`, or use backend auto, wasm or cpu)',
+        '(install it with `npm install @tensorflow/tfjs-node`, or use backend auto, onnxruntime, wasm or cpu)',
     );
     await expect(
       selectBackend({ config: 'tensorflow-gpu', env: {}, requireNative: bindingMissing }),
@@ -80,7 +88,7 @@ describe('backend selection', () => {
 
   it('an unknown backend name is a LemoptError listing the known ones', async () => {
     await expect(selectBackend({ env: { LEMOPT_BACKEND: 'webgpu' } })).rejects.toThrow(
-      "LEMOPT_BACKEND: unknown backend 'webgpu'; use one of auto, tensorflow-gpu, tensorflow, wasm, cpu",
+      "LEMOPT_BACKEND: unknown backend 'webgpu'; use one of auto, tensorflow-gpu, tensorflow, onnxruntime, wasm, cpu",
     );
     await expect(selectBackend({ flag: 'tpu' })).rejects.toThrow(LemoptError);
   });

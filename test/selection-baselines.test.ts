@@ -33,7 +33,7 @@ function config(features: string, selection: string, epochs = 2): RunConfig {
   const yaml = `
 ${dataSection('{ method: random, train: 0.7, valid: 0.25, test: 0.05 }')}
 features:${features}
-model: { embedding_dim: 8, user_tower: [16], item_tower: [16], backend: wasm }
+model: { embedding_dim: 8, user_tower: [16], item_tower: [16], backend: onnxruntime }
 train: { batch_size: 512, epochs: ${epochs}, seed: 3 }
 selection: { block_size: 4, ${selection} }
 `;
@@ -71,7 +71,7 @@ beforeAll(async () => {
     }
   ).columns;
   role = (column) => truth[column].role;
-  await selectBackend({ flag: 'wasm' });
+  await selectBackend({ flag: 'onnxruntime' });
 });
 afterAll(() => tmp.remove());
 

@@ -45,7 +45,7 @@ function config(features: string, selection: string): RunConfig {
   const yaml = `
 ${dataSection()}
 features:${features}
-model: { embedding_dim: 8, user_tower: [32, 16], item_tower: [32, 16], backend: wasm }
+model: { embedding_dim: 8, user_tower: [32, 16], item_tower: [32, 16], backend: onnxruntime }
 train: { batch_size: 512, epochs: 2, seed: 2 }
 selection: { block_size: 4, ${selection} }
 `;
@@ -75,7 +75,7 @@ beforeAll(async () => {
       columns: Record<string, ColumnTruth>;
     }
   ).columns;
-  await selectBackend({ flag: 'wasm' });
+  await selectBackend({ flag: 'onnxruntime' });
 });
 afterAll(() => tmp.remove());
 

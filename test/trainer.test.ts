@@ -26,7 +26,7 @@ function config(epochs: number, patience = 0, features = SIGNAL, model = '') {
   const yaml = `
 ${dataSection('{ method: hash, column: user_id, seed: 3 }')}
 features:${features}
-model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm${model} }
+model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: onnxruntime${model} }
 train: { batch_size: 256, epochs: ${epochs}, early_stopping_patience: ${patience}, seed: 5 }
 `;
   return parseConfig(yaml, tmp.file('config.yaml')).config;
@@ -35,7 +35,7 @@ train: { batch_size: 256, epochs: ${epochs}, early_stopping_patience: ${patience
 beforeAll(async () => {
   tmp = await makeTempDir('lemopt-trainer-');
   await generateSynthetic({ outDir: tmp.file('data'), rows: 30_000, seed: 11 });
-  await selectBackend({ flag: 'wasm' });
+  await selectBackend({ flag: 'onnxruntime' });
 });
 afterAll(() => tmp.remove());
 

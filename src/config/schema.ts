@@ -154,7 +154,7 @@ const modelSchema = z.strictObject({
    * with the largest vocabulary.
    */
   item_key: z.string().min(1).optional(),
-  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'onnxruntime', 'wasm', 'cpu']).default('auto'),
 });
 
 const trainSchema = z.strictObject({

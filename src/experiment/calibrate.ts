@@ -14,14 +14,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../config/schema.js';
 import { batches, type Batch } from '../data/batcher.js';
 import { prepareDataset, type PreparedDataset } from '../data/dataset.js';
 import { TRAIN } from '../data/split.js';
 import { vocabularySizes, type EmbeddingSpec } from '../embedding/layout.js';
 import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
-import { describeBackend, selectBackend } from '../model/backend.js';
+import { activeEngine, describeBackend, selectBackend } from '../model/backend.js';
 import { TwoTowerModel } from '../model/two-tower.js';
 import type { TowerUnits } from '../selection/cost-model.js';
 import {
@@ -90,7 +89,7 @@ export interface CalibrationOptions {
   readonly batches?: number;
   /** Seed of the variants' subsets and dims; default train.seed. */
   readonly seed?: number;
-  /** Name of the backend in use to record (from selectBackend); default tfjs's name of it. */
+  /** Name of the backend in use to record (from selectBackend); default the active engine's. */
   readonly backend?: string;
 }
 
@@ -121,7 +120,7 @@ export async function calibrateLatency(
     return { shape, latencyUs: latencies[i], towers: variant.towers, activeDims: variant.activeDims };
   });
   const { coefficients, r2 } = fitLatency(samples);
-  return { backend: options.backend ?? tf.getBackend(), coefficients, r2, samples };
+  return { backend: options.backend ?? activeEngine().name, coefficients, r2, samples };
 }
 
 /**

@@ -16,6 +16,7 @@ import { prepareDataset, type PreparedDataset } from '../data/dataset.js';
 import { TEST } from '../data/split.js';
 import { embeddingSpec, vocabularySizes, type EmbeddingSpec } from '../embedding/layout.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
+import { describeMetrics } from '../model/metrics.js';
 import type { TrainedModel, TrainResult } from '../model/trainer.js';
 import { saveTrainedModel } from '../model/trainer.js';
 import {
@@ -139,7 +140,7 @@ async function selectInFolder(config: RunConfig, options: RunOptions): Promise<R
 
   const fullKey = configKey(config);
   const full = await trainStage(config, dataset, path.join(runDir, 'full'), fullKey, choice.backend, options);
-  log(`full model: test ${describeAuc(full)}`);
+  log(`full model: test ${describeMetrics(full.test)}`);
 
   const selectionKey = configKey(
     config,
@@ -157,7 +158,7 @@ async function selectInFolder(config: RunConfig, options: RunOptions): Promise<R
     options,
     activeDims,
   );
-  log(`selected model: test ${describeAuc(selected)}`);
+  log(`selected model: test ${describeMetrics(selected.test)}`);
 
   const manifest = buildManifest({
     config,
@@ -182,11 +183,6 @@ async function selectInFolder(config: RunConfig, options: RunOptions): Promise<R
     manifest,
     groundTruth: await readGroundTruth(config.data.source),
   };
-}
-
-function describeAuc(result: TrainResult): string {
-  const test = result.test;
-  return test.kind === 'binary' ? `AUC ${test.auc.toFixed(4)}` : JSON.stringify(test);
 }
 
 function splitMetrics(result: TrainResult): Manifest['metrics']['full'] {

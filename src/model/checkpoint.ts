@@ -18,7 +18,7 @@ import type { StateArray } from '../embedding/store.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError } from '../util/errors.js';
 import type { OptimizerState } from './optimizer.js';
-import type { NamedArray } from './variables.js';
+import type { NamedArray } from './parameters.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 const MAGIC = 'LEMOCKPT';

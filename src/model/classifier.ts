@@ -7,16 +7,18 @@
  *     (relu) ─► linear layer to one logit per class ─► softmax cross-entropy.
  *
  * The standardisation plays the reference's input batch normalisation in inference mode,
- * with the statistics of the whole train split instead of moving averages. The gates
- * scale the rows of the first kernel (gates.ts); with no hidden layer the model is a
- * gated multinomial logistic regression. Weights train with the TypeScript Adam of
- * optimizer.ts, the gate logits at their own fixed learning rate.
+ * with the statistics of the whole train split instead of moving averages; it is done
+ * here, the engine (engine.ts) sees standardised inputs. The gates scale the rows of the
+ * first kernel (gates.ts); with no hidden layer the model is a gated multinomial logistic
+ * regression. Weights train with the TypeScript Adam of optimizer.ts, the gate logits at
+ * their own fixed learning rate.
  */
-import * as tf from '@tensorflow/tfjs';
-import { ColumnGate, GATE_LOGITS, Gates, type GateMode } from './gates.js';
+import { towerParameters, type ClassifierSpec, type ParameterSpec } from './architecture.js';
+import { activeEngine } from './backend.js';
+import type { ClassifierKernel, DenseEngine } from './engine.js';
+import { ColumnGate, GATE_LOGITS, Gates, initialLogits, type GateMode } from './gates.js';
 import { DenseOptimizer } from './optimizer.js';
-import { Tower } from './tower.js';
-import { VariableStore, readFloats } from './variables.js';
+import { Parameters } from './parameters.js';
 
 export interface ClassifierOptions {
   readonly inputDim: number;
@@ -30,7 +32,8 @@ export interface ClassifierOptions {
   readonly gateLearningRate?: number;
   readonly seed?: number;
   readonly maskScale?: boolean;
-  readonly explicitTranspose?: boolean;
+  /** The engine that computes (default: the process's, backend.ts). */
+  readonly engine?: DenseEngine;
 }
 
 /** Column means and standard deviations over `rows` of x [n, d] (std 1 for a constant column). */
@@ -61,15 +64,15 @@ export function columnMoments(
 export class ClassifierModel {
   readonly inputDim: number;
   readonly numClasses: number;
+  readonly spec: ClassifierSpec;
   learningRate: number;
-  private readonly store = new VariableStore();
+  private readonly parameters: Parameters;
   private readonly gates: Gates;
   private readonly columns: ColumnGate;
-  private readonly mlp: Tower;
   private readonly optimizer: DenseOptimizer;
-  private readonly shift: tf.Tensor2D;
-  private readonly scale: tf.Tensor2D;
-  private readonly explicit: boolean;
+  private readonly kernel: ClassifierKernel;
+  private readonly shift: Float32Array;
+  private readonly inverseStd: Float32Array;
   private disposed = false;
 
   constructor(options: ClassifierOptions) {
@@ -78,35 +81,36 @@ export class ClassifierModel {
     this.inputDim = inputDim;
     this.numClasses = numClasses;
     this.learningRate = options.learningRate ?? 0.003;
-    this.explicit = options.explicitTranspose ?? tf.getBackend() === 'wasm';
     const seed = options.seed ?? 0;
-    const mean = options.inputMean ?? new Float32Array(inputDim);
-    const std = options.inputStd ?? new Float32Array(inputDim).fill(1);
-    this.shift = tf.keep(tf.tensor2d(mean, [1, inputDim]));
-    this.scale = tf.keep(
-      tf.tensor2d(
-        Float32Array.from(std, (s) => 1 / s),
-        [1, inputDim],
-      ),
-    );
-    this.gates = new Gates(this.store, inputDim, { seed, maskScale: options.maskScale ?? false });
+    this.shift = options.inputMean ?? new Float32Array(inputDim);
+    this.inverseStd = Float32Array.from(options.inputStd ?? new Float32Array(inputDim).fill(1), (s) => 1 / s);
+    this.spec = {
+      tower: {
+        name: 'mlp',
+        inputDim,
+        units: [...options.hidden, numClasses],
+        activation: 'relu',
+        normalization: 'none',
+      },
+      numClasses,
+    };
+    const logits: ParameterSpec = {
+      name: GATE_LOGITS,
+      shape: [inputDim],
+      trainable: true,
+      init: (s) => initialLogits(inputDim, s, 0),
+    };
+    this.parameters = new Parameters([logits, ...towerParameters(this.spec.tower)], seed);
+    this.gates = new Gates(this.parameters.get(GATE_LOGITS), { seed, maskScale: options.maskScale ?? false });
     this.columns = new ColumnGate(
       Int32Array.from({ length: inputDim }, (_, j) => j),
       inputDim,
       'input',
     );
-    this.mlp = new Tower(this.store, {
-      name: 'mlp',
-      inputDim,
-      units: [...options.hidden, numClasses],
-      activation: 'relu',
-      normalization: 'none',
-      seed,
-      explicitTranspose: this.explicit,
-    });
-    this.optimizer = new DenseOptimizer('adam', this.store.trainable());
+    this.optimizer = new DenseOptimizer('adam', this.parameters.trainable());
     if (options.gateLearningRate !== undefined)
       this.optimizer.fixLearningRate(GATE_LOGITS, options.gateLearningRate);
+    this.kernel = (options.engine ?? activeEngine()).classifier(this.spec);
   }
 
   set gateMode(mode: GateMode) {
@@ -123,7 +127,7 @@ export class ClassifierModel {
 
   gateValues(): Float32Array {
     this.check();
-    return this.gates.read();
+    return this.gates.values();
   }
 
   /** Fresh logits (draw `draw` of the seeded stream) and fresh Adam moments for them. */
@@ -139,39 +143,29 @@ export class ClassifierModel {
     const size = labels.length;
     if (x.length !== size * this.inputDim)
       throw new Error(`input has ${x.length} values, expected ${size} x ${this.inputDim}`);
-    for (const label of labels)
+    const oneHot = new Float32Array(size * this.numClasses);
+    labels.forEach((label, row) => {
       if (!(label >= 0 && label < this.numClasses))
         throw new Error(`class id ${label} outside 0..${this.numClasses - 1}`);
-    const variables = this.store.trainable();
-    const input = tf.tensor2d(x, [size, this.inputDim]);
-    const target = tf.tidy(
-      () => tf.oneHot(tf.tensor1d(labels, 'int32'), this.numClasses).toFloat() as tf.Tensor2D,
-    );
-    try {
-      const { value, grads } = tf.engine().gradients(
-        () => this.loss(input, target),
-        variables.map((v) => v.variable),
-        undefined,
-        true,
-      );
-      try {
-        const loss = value.dataSync()[0];
-        this.optimizer.apply(variables, grads as (tf.Tensor | undefined)[], this.learningRate);
-        return loss;
-      } finally {
-        value.dispose();
-        for (const grad of grads) grad?.dispose();
-      }
-    } finally {
-      input.dispose();
-      target.dispose();
-    }
+      oneHot[row * this.numClasses + label] = 1;
+    });
+    const pass = this.kernel.train(this.parameters.live, this.inputs(x, size), {
+      oneHot,
+      rowWeights: new Float32Array(size).fill(1 / size),
+    });
+    const gradients = new Map(pass.parameters);
+    const gateGradient = new Float64Array(this.inputDim);
+    this.columns.accumulate(pass.scaleGrad, gateGradient);
+    const logitGradient = this.gates.logitGradient(gateGradient);
+    if (logitGradient) gradients.set(GATE_LOGITS, logitGradient);
+    this.optimizer.apply(this.parameters, gradients, this.learningRate);
+    return pass.loss;
   }
 
   /** Class probabilities, [size, numClasses] row-major. */
   predict(x: Float32Array, size = x.length / this.inputDim): Float32Array {
     this.check();
-    return tf.tidy(() => readFloats(tf.softmax(this.logits(tf.tensor2d(x, [size, this.inputDim])))));
+    return this.kernel.probabilities(this.parameters.live, this.inputs(x, size));
   }
 
   /** Share of rows whose most probable class is the label. */
@@ -191,27 +185,16 @@ export class ClassifierModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.gates.dispose();
-    this.columns.dispose();
-    this.shift.dispose();
-    this.scale.dispose();
-    this.store.dispose();
+    this.kernel.dispose();
   }
 
-  private logits(input: tf.Tensor2D): tf.Tensor2D {
-    const standard = tf.mul(tf.sub(input, this.shift), this.scale) as tf.Tensor2D;
-    const gates = this.gates.values();
-    return this.mlp.apply(standard, {
-      training: true,
-      updateStats: false,
-      columnScale: gates && this.columns.columns(gates, this.explicit),
-    });
-  }
-
-  /** Mean softmax cross-entropy. */
-  private loss(input: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
-    const logSoftmax = tf.logSoftmax(this.logits(input));
-    return tf.neg(tf.mean(tf.sum(tf.mul(logSoftmax, target), 1))) as tf.Scalar;
+  /** Standardised inputs and the gate of every column. */
+  private inputs(x: Float32Array, size: number) {
+    const standard = new Float32Array(size * this.inputDim);
+    for (let row = 0, k = 0; row < size; row++) {
+      for (let j = 0; j < this.inputDim; j++, k++) standard[k] = (x[k] - this.shift[j]) * this.inverseStd[j];
+    }
+    return { size, x: standard, scale: this.columns.columns(this.gates.values()) };
   }
 
   private check(): void {

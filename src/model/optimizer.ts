@@ -1,19 +1,18 @@
 /**
- * Adam and SGD for the dense weights and the gate logits, run in TypeScript on the
- * gradients read back from tfjs. The dense part has few weights (tens of thousands) in
- * many small tensors: Adam in tfjs ops is about 13 kernels per variable (~130 per step
- * for towers 64-32), whose dispatch costs more than the arithmetic. Measured per step,
- * towers 64-32 / 128-64-32: tfjs ops 0.55 / 1.0 ms on wasm and 4.0 / 11 ms on cpu; here
- * 0.23 / 0.6 ms on both. Each variable costs one read of its gradient and its value and
- * one upload.
+ * Adam and SGD for the dense weights and the gate logits, in TypeScript on the parameters'
+ * Float32Arrays (parameters.ts), whatever engine computed the gradients. The dense part
+ * has few weights (tens of thousands) in many small arrays: Adam as tfjs ops was about 13
+ * kernels per variable, whose dispatch cost more than the arithmetic (towers 64-32 /
+ * 128-64-32: 0.55 / 1.0 ms per step on wasm, 4.0 / 11 ms on cpu; in TypeScript 0.23 /
+ * 0.6 ms).
  *
  * The learning rate is given per step; moments can be reset per variable (the gate
  * logits between selection rounds) and each variable counts its own steps, so a reset
  * variable gets Adam's bias correction from its own first step. Adam follows PyTorch:
  * w -= lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + ε).
  */
-import * as tf from '@tensorflow/tfjs';
-import type { NamedArray, NamedVariable } from './variables.js';
+import type { ParameterSpec } from './architecture.js';
+import type { NamedArray, Parameters } from './parameters.js';
 
 export type OptimizerKind = 'adam' | 'sgd';
 
@@ -42,12 +41,12 @@ export class DenseOptimizer {
   /** Variables trained at their own fixed learning rate instead of the step's. */
   private readonly fixedRates = new Map<string, number>();
 
-  constructor(kind: OptimizerKind, variables: readonly NamedVariable[]) {
+  constructor(kind: OptimizerKind, variables: readonly Pick<ParameterSpec, 'name' | 'shape'>[]) {
     this.kind = kind;
-    for (const { name, variable } of variables) {
-      const size = kind === 'adam' ? variable.size : 0;
+    for (const { name, shape } of variables) {
+      const size = kind === 'adam' ? shape.reduce((a, b) => a * b, 1) : 0;
       this.slots.set(name, {
-        shape: [...variable.shape],
+        shape: [...shape],
         m: new Float32Array(size),
         v: new Float32Array(size),
         steps: 0,
@@ -56,27 +55,24 @@ export class DenseOptimizer {
   }
 
   /**
-   * One update; a variable whose gradient is undefined (not used this step) is left alone.
-   * `clipNorm`: the gradients are scaled together so their global L2 norm is at most this.
+   * One update of `parameters` in place; a parameter without a gradient (not used this
+   * step) is left alone. `clipNorm`: the gradients are scaled together so their global L2
+   * norm is at most this.
    */
   apply(
-    variables: readonly NamedVariable[],
-    gradients: readonly (tf.Tensor | undefined)[],
+    parameters: Parameters,
+    gradients: ReadonlyMap<string, Float32Array>,
     learningRate: number,
     clipNorm?: number,
   ): void {
     if (!(learningRate >= 0) || !Number.isFinite(learningRate)) {
       throw new Error(`learning rate must be a finite non-negative number, got ${learningRate}`);
     }
-    const values = gradients.map((gradient) => gradient?.dataSync() as Float32Array | undefined);
-    const scale = clipNorm === undefined ? 1 : clipScale(values, clipNorm);
-    variables.forEach(({ name, variable }, i) => {
-      const g = values[i];
-      if (g === undefined) return;
+    const scale = clipNorm === undefined ? 1 : clipScale([...gradients.values()], clipNorm);
+    for (const [name, g] of gradients) {
       const slot = this.slots.get(name);
       if (slot === undefined) throw new Error(`no optimizer state for '${name}'`);
-      // A copy: the cpu backend hands out its own storage.
-      const w = new Float32Array(variable.dataSync() as Float32Array);
+      const w = parameters.get(name);
       const rate = this.fixedRates.get(name) ?? learningRate;
       slot.steps++;
       if (this.kind === 'sgd') {
@@ -94,8 +90,7 @@ export class DenseOptimizer {
           w[k] -= (stepSize * mk) / (Math.sqrt(vk) * root + ADAM_EPSILON);
         }
       }
-      tf.tidy(() => variable.assign(tf.tensor(w, variable.shape)));
-    });
+    }
   }
 
   /** Trains `name` at `learningRate` whatever rate apply() is given (the gate logits). */
@@ -154,9 +149,6 @@ export class DenseOptimizer {
       }
     }
   }
-
-  /** Nothing to free: the state is plain typed arrays. */
-  dispose(): void {}
 }
 
 /** The factor that brings the global L2 norm of `gradients` down to `clipNorm` (1 if below). */

@@ -4,7 +4,6 @@
  * user is scored against all of them, and the rank of its own item gives Recall@K and
  * NDCG@K (one relevant item per row: NDCG@K = 1 / log2(rank + 2) when rank < K).
  */
-import * as tf from '@tensorflow/tfjs';
 import { batches, concatBatches, prefetch, takeRows, type Batch } from '../data/batcher.js';
 import type { PreparedDataset } from '../data/dataset.js';
 import type { EmbeddingStore } from '../embedding/store.js';
@@ -76,38 +75,33 @@ export async function evaluateRetrieval(
   batchSize: number,
   ks: readonly number[],
 ): Promise<RetrievalMetrics> {
-  const { vectors, dim } = embedCatalogue(catalogue, store, model);
+  const { vectors } = embedCatalogue(catalogue, store, model);
   const n = catalogue.rows.numRows;
-  const itemsT = tf.tidy(() => tf.transpose(tf.tensor2d(vectors, [n, dim])));
   const hits = ks.map(() => 0);
   const gains = ks.map(() => 0);
   let examples = 0;
-  try {
-    const splitBatches = batches(dataset.encodedBatches(), { split, batchSize, shuffleBuffer: 0, seed: 0 });
-    for await (const batch of prefetch(splitBatches)) {
-      const inputs = store.forward(batch);
-      const { user } = model.embed({ size: batch.numRows, user: inputs.user, item: inputs.item });
-      const scores = tf.tidy(() => tf.matMul(tf.tensor2d(user, [batch.numRows, dim]), itemsT).dataSync());
-      const keys = batch.features[itemKey].ids;
-      for (let row = 0; row < batch.numRows; row++) {
-        if (batch.labels[row] !== 1) continue;
-        const own = catalogue.indexOfKey.get(keys[row]);
-        if (own === undefined) continue;
-        const base = row * n;
-        const target = scores[base + own];
-        let rank = 0;
-        for (let j = 0; j < n; j++) if (scores[base + j] > target) rank += 1;
-        ks.forEach((k, i) => {
-          if (rank < k) {
-            hits[i] += 1;
-            gains[i] += 1 / Math.log2(rank + 2);
-          }
-        });
-        examples += 1;
-      }
+  const splitBatches = batches(dataset.encodedBatches(), { split, batchSize, shuffleBuffer: 0, seed: 0 });
+  for await (const batch of prefetch(splitBatches)) {
+    const inputs = store.forward(batch);
+    const { user } = model.embed({ size: batch.numRows, user: inputs.user, item: inputs.item });
+    const scores = model.scoreAgainst(user, batch.numRows, vectors, n);
+    const keys = batch.features[itemKey].ids;
+    for (let row = 0; row < batch.numRows; row++) {
+      if (batch.labels[row] !== 1) continue;
+      const own = catalogue.indexOfKey.get(keys[row]);
+      if (own === undefined) continue;
+      const base = row * n;
+      const target = scores[base + own];
+      let rank = 0;
+      for (let j = 0; j < n; j++) if (scores[base + j] > target) rank += 1;
+      ks.forEach((k, i) => {
+        if (rank < k) {
+          hits[i] += 1;
+          gains[i] += 1 / Math.log2(rank + 2);
+        }
+      });
+      examples += 1;
     }
-  } finally {
-    itemsT.dispose();
   }
   const perK = (values: number[]) =>
     Object.fromEntries(ks.map((k, i) => [`@${k}`, examples ? values[i] / examples : NaN]));

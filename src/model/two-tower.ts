@@ -1,7 +1,9 @@
 /**
- * The dense part of the two-tower model: Sequential Attention gates, the user and item
- * towers, the score and the loss, trained in tfjs. Embedding lookups happen outside
- * (src/embedding): a batch arrives as two dense Float32Arrays, the concatenated
+ * The dense part of the two-tower model, engine-neutral: Sequential Attention gates, the
+ * user and item towers, the score and the loss. The parameters, the gates, the dense
+ * optimizer and batch normalisation's moving averages live here as Float32Arrays; the
+ * engine (engine.ts: ONNX Runtime or tfjs) computes the passes. Embedding lookups happen
+ * outside (src/embedding): a batch arrives as two dense Float32Arrays, the concatenated
  * embedding slices of each tower, and a train step hands back the gradient of the loss
  * with respect to both, for the embedding engine to apply to its rows.
  *
@@ -12,19 +14,31 @@
  *   `sampled_softmax`, softmax over the batch's B x B scores with each row's own item
  *   as the positive and the other rows' items as negatives, with the log-Q correction
  *   (the log of each item's sampling frequency subtracted from its logits).
- * - The loss is the mean over the batch, and the input gradients are of that mean.
+ * - The loss is the mean over the batch (sampled_softmax with labels: weighted by them),
+ *   and the input gradients are of that loss.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig, TrainConfig } from '../config/schema.js';
 import { LemoptError } from '../util/errors.js';
-import { ColumnGate, GATE_LOGITS, Gates, type GateMode } from './gates.js';
-import { inBatchSoftmaxLoss, matMulBT } from './ops.js';
+import {
+  BATCH_NORM_MOMENTUM,
+  MIN_FREQUENCY,
+  MIN_WEIGHT_SUM,
+  towerOutputDim,
+  towerParameters,
+  type Activation,
+  type Normalization,
+  type Objective,
+  type ParameterSpec,
+  type ScoreKind,
+  type TwoTowerSpec,
+} from './architecture.js';
+import { activeEngine } from './backend.js';
+import type { DenseEngine, TwoTowerInputs, TwoTowerKernel, TwoTowerTargets } from './engine.js';
+import { ColumnGate, GATE_LOGITS, Gates, initialLogits, type GateMode } from './gates.js';
 import { DenseOptimizer, type OptimizerKind, type OptimizerState } from './optimizer.js';
-import { Tower, type Activation, type Normalization } from './tower.js';
-import { VariableStore, readFloats, type NamedArray } from './variables.js';
+import { Parameters, type NamedArray } from './parameters.js';
 
-export type Objective = 'binary' | 'sampled_softmax';
-export type ScoreKind = 'dot' | 'cosine';
+export type { Objective, ScoreKind } from './architecture.js';
 
 /** Which candidate each input column belongs to (-1: not gated). */
 export interface InputLayout {
@@ -54,12 +68,8 @@ export interface TwoTowerOptions extends InputLayout {
   readonly maskScale?: boolean;
   /** A fixed learning rate for the gate logits (default: the step's learning rate). */
   readonly gateLearningRate?: number;
-  /**
-   * Gradients of matrix products with explicit transposes (ops.ts). Default: on the
-   * wasm backend only, where they make a step about 4x faster; on cpu they gain
-   * nothing, and TensorFlow's native kernels take the transpose flags directly.
-   */
-  readonly explicitTranspose?: boolean;
+  /** The engine that computes (default: the one backend.ts selected for the process). */
+  readonly engine?: DenseEngine;
 }
 
 export interface Batch {
@@ -82,11 +92,11 @@ export interface Batch {
 }
 
 export interface StepResult {
-  /** The batch's mean loss before the update. */
+  /** The batch's loss before the update. */
   readonly loss: number;
-  /** d loss / d user input, [B, userDim] row-major. */
+  /** d loss / d user input, [B, userDim] row-major; valid until the model's next call. */
   readonly userGrad: Float32Array;
-  /** d loss / d item input, [B, itemDim] row-major. */
+  /** d loss / d item input, [B, itemDim] row-major; valid until the model's next call. */
   readonly itemGrad: Float32Array;
 }
 
@@ -101,11 +111,6 @@ export interface StepOptions {
   /** Clip the dense gradients (weights and gate logits) to this global L2 norm. */
   readonly clipNorm?: number;
 }
-
-/** Smallest frequency used in the log-Q correction, so a zero does not give -log 0. */
-const MIN_FREQUENCY = 1e-12;
-/** Added under the square root of the cosine's norms. */
-const COSINE_EPSILON = 1e-12;
 
 /** Options from the run config and the input layout the embedding side produces. */
 export function twoTowerOptions(
@@ -135,24 +140,22 @@ export class TwoTowerModel {
   readonly objective: Objective;
   readonly scoreKind: ScoreKind;
   readonly temperature: number;
+  readonly spec: TwoTowerSpec;
+  /** The engine's name (backend.ts). */
+  readonly engine: string;
   /** Default learning rate of `step`. */
   learningRate: number;
-  private readonly store = new VariableStore();
+  private readonly parameters: Parameters;
   private readonly gates: Gates;
   private readonly userColumns: ColumnGate;
-  private readonly columnCandidates: { readonly user: Int32Array; readonly item: Int32Array };
   private readonly itemColumns: ColumnGate;
-  private readonly userTower: Tower;
-  private readonly itemTower: Tower;
   private readonly optimizer: DenseOptimizer;
-  private readonly explicit: boolean;
-  /** The [B, B] identity of the sampled softmax, per batch size. */
-  private readonly eyes = new Map<number, tf.Tensor2D>();
+  private readonly kernel: TwoTowerKernel;
+  private readonly engineRef: DenseEngine;
   private disposed = false;
 
   constructor(options: TwoTowerOptions) {
     const seed = options.seed ?? 0;
-    this.columnCandidates = { user: options.userColumnCandidate, item: options.itemColumnCandidate };
     this.userDim = options.userColumnCandidate.length;
     this.itemDim = options.itemColumnCandidate.length;
     this.numCandidates = options.numCandidates;
@@ -160,9 +163,19 @@ export class TwoTowerModel {
     this.scoreKind = options.score ?? 'dot';
     this.temperature = options.temperature ?? 0.05;
     this.learningRate = options.learningRate ?? 0.003;
-    this.explicit = options.explicitTranspose ?? tf.getBackend() === 'wasm';
-    const userOut = options.userTower.at(-1) ?? this.userDim;
-    const itemOut = options.itemTower.at(-1) ?? this.itemDim;
+    const common = {
+      activation: options.activation ?? 'relu',
+      normalization: options.normalization ?? 'none',
+    };
+    this.spec = {
+      user: { ...common, name: 'user', inputDim: this.userDim, units: options.userTower },
+      item: { ...common, name: 'item', inputDim: this.itemDim, units: options.itemTower },
+      score: this.scoreKind,
+      temperature: this.temperature,
+      objective: this.objective,
+    };
+    const userOut = towerOutputDim(this.spec.user);
+    const itemOut = towerOutputDim(this.spec.item);
     if (userOut !== itemOut) {
       throw new LemoptError(
         `model.user_tower ends in ${userOut} units and model.item_tower in ${itemOut}: ` +
@@ -171,38 +184,28 @@ export class TwoTowerModel {
     }
     if (!(this.temperature > 0))
       throw new LemoptError(`model.temperature must be positive, got ${this.temperature}`);
-    const common = {
-      activation: options.activation ?? 'relu',
-      normalization: options.normalization ?? 'none',
-      seed,
-      explicitTranspose: this.explicit,
-    } as const;
-    try {
-      this.gates = new Gates(this.store, options.numCandidates, {
-        seed,
-        maskScale: options.maskScale ?? false,
-      });
-      this.userColumns = new ColumnGate(options.userColumnCandidate, options.numCandidates, 'user');
-      this.itemColumns = new ColumnGate(options.itemColumnCandidate, options.numCandidates, 'item');
-      this.userTower = new Tower(this.store, {
-        ...common,
-        name: 'user',
-        inputDim: this.userDim,
-        units: options.userTower,
-      });
-      this.itemTower = new Tower(this.store, {
-        ...common,
-        name: 'item',
-        inputDim: this.itemDim,
-        units: options.itemTower,
-      });
-      this.optimizer = new DenseOptimizer(options.optimizer ?? 'adam', this.store.trainable());
-      if (options.gateLearningRate !== undefined)
-        this.optimizer.fixLearningRate(GATE_LOGITS, options.gateLearningRate);
-    } catch (error) {
-      this.releaseTensors();
-      throw error;
+    if (!Number.isInteger(options.numCandidates) || options.numCandidates < 1) {
+      throw new Error(`a model needs at least one candidate, got ${options.numCandidates}`);
     }
+    const logits: ParameterSpec = {
+      name: GATE_LOGITS,
+      shape: [options.numCandidates],
+      trainable: true,
+      init: (s) => initialLogits(options.numCandidates, s, 0),
+    };
+    this.parameters = new Parameters(
+      [logits, ...towerParameters(this.spec.user), ...towerParameters(this.spec.item)],
+      seed,
+    );
+    this.gates = new Gates(this.parameters.get(GATE_LOGITS), { seed, maskScale: options.maskScale ?? false });
+    this.userColumns = new ColumnGate(options.userColumnCandidate, options.numCandidates, 'user');
+    this.itemColumns = new ColumnGate(options.itemColumnCandidate, options.numCandidates, 'item');
+    this.optimizer = new DenseOptimizer(options.optimizer ?? 'adam', this.parameters.trainable());
+    if (options.gateLearningRate !== undefined)
+      this.optimizer.fixLearningRate(GATE_LOGITS, options.gateLearningRate);
+    this.engineRef = options.engine ?? activeEngine();
+    this.engine = this.engineRef.name;
+    this.kernel = this.engineRef.twoTower(this.spec);
   }
 
   static fromConfig(model: ModelConfig, train: TrainConfig, layout: InputLayout): TwoTowerModel {
@@ -232,12 +235,12 @@ export class TwoTowerModel {
   /** Gate value per candidate, as the next step would use it. */
   gateValues(): Float32Array {
     this.check();
-    return this.gates.read();
+    return this.gates.values();
   }
 
   gateLogits(): Float32Array {
     this.check();
-    return readFloats(this.gates.logits);
+    return this.parameters.get(GATE_LOGITS).slice();
   }
 
   /**
@@ -268,68 +271,66 @@ export class TwoTowerModel {
       const norm = Math.sqrt(square);
       return norm > amount ? 1 - amount / norm : 0;
     });
-    for (const { variable, data, rows, units, candidates } of kernels) {
+    for (const { data, rows, units, candidates } of kernels) {
       for (let row = 0; row < rows; row++) {
         const candidate = candidates[row];
         if (candidate < 0) continue;
         for (let k = row * units; k < (row + 1) * units; k++) data[k] *= scale[candidate];
       }
-      tf.tidy(() => variable.assign(tf.tensor2d(data, [rows, units])));
     }
   }
 
-  /** Both towers' first kernels, read once, with the candidate of each row. */
+  /** Both towers' first kernels (live arrays), with the candidate of each row. */
   private firstKernels(): FirstKernel[] {
     const kernels: FirstKernel[] = [];
-    for (const [tower, candidates] of [
-      [this.userTower, this.columnCandidates.user],
-      [this.itemTower, this.columnCandidates.item],
+    for (const [tower, columns] of [
+      [this.spec.user, this.userColumns],
+      [this.spec.item, this.itemColumns],
     ] as const) {
-      const variable = tower.firstKernel;
-      if (variable === undefined) continue;
-      const [rows, units] = variable.shape;
-      kernels.push({ variable, data: readFloats(variable), rows, units, candidates });
+      if (tower.units.length === 0) continue;
+      const units = tower.units[0];
+      kernels.push({
+        data: this.parameters.get(`${tower.name}/dense_0/kernel`),
+        rows: tower.inputDim,
+        units,
+        candidates: columns.columnCandidate,
+      });
     }
     return kernels;
   }
 
   // ---- training ----------------------------------------------------------------------
 
-  /** Forward, backward and one optimizer update of the dense weights and (in mode 'attention') the gate logits. */
+  /**
+   * Forward, backward and one optimizer update of the dense weights and (in mode
+   * 'attention') the gate logits; batch normalisation's moving averages follow the batch.
+   */
   step(batch: Batch, options: StepOptions = {}): StepResult {
     const learningRate = options.learningRate ?? this.learningRate;
-    return this.backward(batch, (variables, grads) =>
-      this.optimizer.apply(variables, grads, learningRate, options.clipNorm),
-    );
+    const pass = this.pass(batch);
+    this.optimizer.apply(this.parameters, pass.variables, learningRate, options.clipNorm);
+    this.followBatchStats(pass.batchStats);
+    return { loss: pass.loss, userGrad: pass.userGrad, itemGrad: pass.itemGrad };
   }
 
-  /** Loss and gradients without an update (tests, diagnostics). */
+  /** Loss and gradients (copies) without an update (tests, diagnostics). */
   gradients(batch: Batch): GradientResult {
-    let variables = new Map<string, Float32Array>();
-    const result = this.backward(batch, (trainable, grads) => {
-      variables = new Map(
-        trainable.flatMap(({ name }, i) => {
-          const grad = grads[i];
-          return grad === undefined ? [] : [[name, readFloats(grad)] as const];
-        }),
-      );
-    });
-    return { ...result, variables };
+    const pass = this.pass(batch);
+    return {
+      loss: pass.loss,
+      userGrad: pass.userGrad.slice(),
+      itemGrad: pass.itemGrad.slice(),
+      variables: new Map([...pass.variables].map(([name, values]) => [name, values.slice()])),
+    };
   }
 
-  /** The batch's mean loss, without gradients or updates (batch norm uses the batch's statistics). */
+  /** The batch's loss, without gradients or updates (batch norm uses the batch's statistics). */
   loss(batch: Batch): number {
     this.check();
-    this.checkTargets(batch);
-    const inputs = this.inputs(batch);
-    try {
-      return tf.tidy(() => this.lossTensor(inputs, batch, false).dataSync()[0]);
-    } finally {
-      disposeInputs(inputs);
-    }
+    const targets = this.targets(batch);
+    return this.kernel.loss(this.parameters.live, this.inputs(batch), targets);
   }
 
-  /** Scores per row: probabilities for `binary`, the (cosine / temperature or dot) score for `sampled_softmax`. */
   /**
    * The tower outputs whose row-wise dot product is the score ([B, dim] each, row-major),
    * so items of a whole catalogue can be scored against users by one matrix product.
@@ -340,72 +341,49 @@ export class TwoTowerModel {
     dim: number;
   } {
     this.check();
-    const inputs = this.inputs(batch);
-    try {
-      return tf.tidy(() => {
-        const { user, item } = this.towers(inputs, false, false);
-        return { user: readFloats(user), item: readFloats(item), dim: user.shape[1] };
-      });
-    } finally {
-      disposeInputs(inputs);
-    }
+    const { user, item, dim } = this.kernel.infer(this.parameters.live, this.inputs(batch));
+    return { user, item, dim };
   }
 
+  /** Scores per row: probabilities for `binary`, the (cosine / temperature or dot) score for `sampled_softmax`. */
   predict(batch: Pick<Batch, 'size' | 'user' | 'item'>): Float32Array {
     this.check();
-    const inputs = this.inputs(batch);
-    try {
-      return tf.tidy(() => {
-        const { user, item } = this.towers(inputs, false, false);
-        const score = rowScore(user, item);
-        return readFloats(this.objective === 'binary' ? tf.sigmoid(score) : score);
-      });
-    } finally {
-      disposeInputs(inputs);
-    }
+    return this.kernel.infer(this.parameters.live, this.inputs(batch)).scores;
   }
 
-  private backward(
-    batch: Batch,
-    use: (variables: ReturnType<VariableStore['trainable']>, grads: (tf.Tensor | undefined)[]) => void,
-  ): StepResult {
+  /** Scores of `rows` user vectors against `items` item vectors (embed's outputs), [rows, items] row-major. */
+  scoreAgainst(users: Float32Array, rows: number, items: Float32Array, count: number): Float32Array {
     this.check();
-    this.checkTargets(batch);
-    const inputs = this.inputs(batch);
-    const variables = this.store.trainable();
-    try {
-      const { value, grads } = tf
-        .engine()
-        .gradients(
-          () => this.lossTensor(inputs, batch, true),
-          [inputs.user, inputs.item, ...variables.map((v) => v.variable)],
-          undefined,
-          true,
-        );
-      try {
-        const loss = value.dataSync()[0];
-        // An input no op reads (a tower of width 0) has no gradient: zeros.
-        const [userGrad, itemGrad] = [inputs.user, inputs.item].map((input, i) =>
-          grads[i] === undefined ? new Float32Array(input.size) : readFloats(grads[i]),
-        );
-        use(variables, grads.slice(2) as (tf.Tensor | undefined)[]);
-        return { loss, userGrad, itemGrad };
-      } finally {
-        value.dispose();
-        for (const grad of grads) grad?.dispose();
-      }
-    } finally {
-      disposeInputs(inputs);
+    const dim = towerOutputDim(this.spec.user);
+    return this.engineRef.matMulNT(users, items, rows, count, dim);
+  }
+
+  private pass(batch: Batch) {
+    this.check();
+    const targets = this.targets(batch);
+    const pass = this.kernel.train(this.parameters.live, this.inputs(batch), targets);
+    const variables = new Map(pass.parameters);
+    const gateGradient = new Float64Array(this.numCandidates);
+    this.userColumns.accumulate(pass.userScaleGrad, gateGradient);
+    this.itemColumns.accumulate(pass.itemScaleGrad, gateGradient);
+    const logits = this.gates.logitGradient(gateGradient);
+    if (logits) variables.set(GATE_LOGITS, logits);
+    return { ...pass, variables };
+  }
+
+  /** Moving averages of batch normalisation: m ← (1 − momentum) m + momentum · batch value. */
+  private followBatchStats(batchStats: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, values] of batchStats) {
+      const moving = this.parameters.get(name);
+      for (let k = 0; k < moving.length; k++)
+        moving[k] = moving[k] * (1 - BATCH_NORM_MOMENTUM) + values[k] * BATCH_NORM_MOMENTUM;
     }
   }
 
-  // ---- forward -----------------------------------------------------------------------
+  // ---- inputs ------------------------------------------------------------------------
 
-  /**
-   * Checks labels and frequencies before any tensor exists: an error thrown inside
-   * tf.engine().gradients leaks the tensors its tape saved so far.
-   */
-  private checkTargets(batch: Batch): void {
+  /** Checks labels and frequencies and turns them into the engines' targets. */
+  private targets(batch: Batch): TwoTowerTargets {
     const { size, labels, itemFrequency } = batch;
     if (labels !== undefined && labels.length !== size) {
       throw new Error(`labels has ${labels.length} values, expected ${size}`);
@@ -415,9 +393,18 @@ export class TwoTowerModel {
     if (itemFrequency !== undefined && itemFrequency.length !== size) {
       throw new Error(`itemFrequency has ${itemFrequency.length} values, expected ${size}`);
     }
+    if (this.objective === 'binary') return { labels, rowWeights: new Float32Array(size).fill(1 / size) };
+    let total = 0;
+    if (labels) for (const weight of labels) total += weight;
+    const rowWeights = labels
+      ? Float32Array.from(labels, (weight) => weight / Math.max(total, MIN_WEIGHT_SUM))
+      : new Float32Array(size).fill(1 / size);
+    const logQ =
+      itemFrequency && Float32Array.from(itemFrequency, (q) => Math.log(Math.max(q, MIN_FREQUENCY)));
+    return { rowWeights, logQ };
   }
 
-  private inputs(batch: Pick<Batch, 'size' | 'user' | 'item'>): { user: tf.Tensor2D; item: tf.Tensor2D } {
+  private inputs(batch: Pick<Batch, 'size' | 'user' | 'item'>): TwoTowerInputs {
     const { size } = batch;
     if (!Number.isInteger(size) || size < 1)
       throw new Error(`batch size must be a positive integer, got ${size}`);
@@ -427,69 +414,14 @@ export class TwoTowerModel {
     if (batch.item.length !== size * this.itemDim) {
       throw new Error(`item input has ${batch.item.length} values, expected ${size} x ${this.itemDim}`);
     }
-    const user = tf.tensor2d(batch.user, [size, this.userDim]);
-    const item = tf.tensor2d(batch.item, [size, this.itemDim]);
-    return { user, item };
-  }
-
-  /** Tower outputs, normalised and divided by the temperature for the cosine score. */
-  private towers(
-    inputs: { user: tf.Tensor2D; item: tf.Tensor2D },
-    training: boolean,
-    updateStats: boolean,
-  ): { user: tf.Tensor2D; item: tf.Tensor2D } {
     const gates = this.gates.values();
-    const apply = { training, updateStats };
-    let user = this.userTower.apply(inputs.user, {
-      ...apply,
-      columnScale: gates && this.userColumns.columns(gates, this.explicit),
-    });
-    let item = this.itemTower.apply(inputs.item, {
-      ...apply,
-      columnScale: gates && this.itemColumns.columns(gates, this.explicit),
-    });
-    if (this.scoreKind === 'cosine') {
-      user = tf.mul(unitRows(user), 1 / this.temperature);
-      item = unitRows(item);
-    }
-    return { user, item };
-  }
-
-  /** Mean loss; `updateStats`: a training step (batch normalisation updates its moving averages). */
-  private lossTensor(
-    inputs: { user: tf.Tensor2D; item: tf.Tensor2D },
-    batch: Batch,
-    updateStats: boolean,
-  ): tf.Scalar {
-    const { user, item } = this.towers(inputs, true, updateStats);
-    const size = batch.size;
-    const labels = batch.labels;
-    if (this.objective === 'binary') {
-      if (labels === undefined) throw new Error('unreachable: checkTargets requires labels');
-      const z = rowScore(user, item);
-      const y = tf.tensor1d(labels);
-      // max(z, 0) - z y + log(1 + exp(-|z|)): stable for any z.
-      const perRow = tf.add(tf.sub(tf.relu(z), tf.mul(z, y)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))));
-      return tf.mean(perRow);
-    }
-    let logits = matMulBT(user, item, this.explicit);
-    if (batch.itemFrequency !== undefined) {
-      const logQ = Float32Array.from(batch.itemFrequency, (q) => Math.log(Math.max(q, MIN_FREQUENCY)));
-      logits = tf.sub(logits, tf.tensor2d(logQ, [1, size]));
-    }
-    const perRow = inBatchSoftmaxLoss(logits, this.eye(size));
-    if (labels === undefined) return tf.mean(perRow);
-    const weights = tf.tensor1d(labels);
-    return tf.div(tf.sum(tf.mul(perRow, weights)), tf.maximum(tf.sum(weights), MIN_FREQUENCY));
-  }
-
-  private eye(size: number): tf.Tensor2D {
-    let eye = this.eyes.get(size);
-    if (eye === undefined) {
-      eye = tf.keep(tf.eye(size) as tf.Tensor2D);
-      this.eyes.set(size, eye);
-    }
-    return eye;
+    return {
+      size,
+      user: batch.user,
+      item: batch.item,
+      userScale: this.userColumns.columns(gates),
+      itemScale: this.itemColumns.columns(gates),
+    };
   }
 
   // ---- weights -----------------------------------------------------------------------
@@ -497,13 +429,13 @@ export class TwoTowerModel {
   /** Copies of every weight: gate logits, tower kernels, biases, normalisation parameters and statistics. */
   getWeights(): NamedArray[] {
     this.check();
-    return this.store.read();
+    return this.parameters.read();
   }
 
   /** Sets every weight from arrays named and shaped as `getWeights` returns them. */
   setWeights(weights: readonly NamedArray[]): void {
     this.check();
-    this.store.write(weights);
+    this.parameters.write(weights);
   }
 
   getOptimizerState(): OptimizerState {
@@ -516,22 +448,11 @@ export class TwoTowerModel {
     this.optimizer.setState(state);
   }
 
-  /** Frees every tensor of the model; it cannot be used afterwards. */
+  /** Frees the engine's resources; the model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
-    this.releaseTensors();
+    this.kernel.dispose();
     this.disposed = true;
-  }
-
-  private releaseTensors(): void {
-    // Parts may be missing when the constructor failed half-way.
-    (this.optimizer as DenseOptimizer | undefined)?.dispose();
-    (this.gates as Gates | undefined)?.dispose();
-    (this.userColumns as ColumnGate | undefined)?.dispose();
-    (this.itemColumns as ColumnGate | undefined)?.dispose();
-    this.store.dispose();
-    for (const eye of this.eyes.values()) eye.dispose();
-    this.eyes.clear();
   }
 
   private check(): void {
@@ -540,8 +461,7 @@ export class TwoTowerModel {
 }
 
 interface FirstKernel {
-  readonly variable: tf.Variable<tf.Rank.R2>;
-  /** A copy of its values, [rows, units] row-major. */
+  /** The live values, [rows, units] row-major. */
   readonly data: Float32Array;
   readonly rows: number;
   readonly units: number;
@@ -559,19 +479,4 @@ function candidateSquares(kernels: readonly FirstKernel[], numCandidates: number
     }
   }
   return squares;
-}
-
-/** Row-wise dot product of [B, K] tensors, as [B]. */
-function rowScore(user: tf.Tensor2D, item: tf.Tensor2D): tf.Tensor1D {
-  return tf.sum(tf.mul(user, item), 1);
-}
-
-/** Rows scaled to unit length. */
-function unitRows(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), 1, true), COSINE_EPSILON)));
-}
-
-function disposeInputs(inputs: { user: tf.Tensor; item: tf.Tensor }): void {
-  inputs.user.dispose();
-  inputs.item.dispose();
 }
