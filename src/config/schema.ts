@@ -84,6 +84,22 @@ const dataSchema = z.strictObject({
    * splits Parquet row groups between them.
    */
   workers: z.number().int().min(0).max(64).default(1),
+  /**
+   * Bytes the encoded dataset may take in memory, where every pass after the first reads
+   * it; a larger dataset goes to encoded shards on disk instead. Results are the same.
+   */
+  cache_memory: z
+    .union([z.number(), z.string()])
+    .default('2GiB')
+    .transform((value, ctx) => {
+      const bytes = parseByteSize(value);
+      if (bytes !== undefined) return bytes;
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${value}' is not a size; write bytes, e.g. 2GiB or 512MB (0 keeps the encoded data on disk)`,
+      });
+      return z.NEVER;
+    }),
 });
 
 const featureSchema = z

@@ -1,7 +1,8 @@
 /**
  * From a run config to a stream of encoded batches: open the source, check that every
  * configured column exists with a usable type, build (or reuse) the vocabularies in one
- * streaming pass, then encode batch by batch.
+ * streaming pass, then encode batch by batch; the first full pass fills the encoded cache
+ * that later passes read.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -9,8 +10,10 @@ import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError } from '../util/errors.js';
+import { EncodedCache } from './encoded-cache.js';
 import { Encoder, type EncodedBatch } from './encoder.js';
 import { encodeInWorkers } from './parallel-encode.js';
+import type { EncodedRows } from './split-block.js';
 import { resolveFeatureLayout, type FeatureLayout } from './features.js';
 import { compileLabelRule } from './labels.js';
 import { fingerprintFiles } from './sources/files.js';
@@ -53,12 +56,20 @@ export interface PreparedDataset {
   readonly reusedVocabulary: boolean;
   /** Hash of the data files the vocabularies were counted on. */
   readonly fingerprint: string;
-  /** Every row of the dataset, encoded, in source order. */
-  encodedBatches(): AsyncIterable<EncodedBatch>;
+  /**
+   * Every row of the dataset, encoded, in source order. The first full pass fills the
+   * encoded cache (data.cache_memory); later passes read it, and batches() then reads
+   * only the split it wants. The first pass's batches share arrays with the cache: read
+   * them, never modify or transfer them.
+   */
+  encodedBatches(): EncodedRows;
 }
 
 export interface PrepareOptions {
-  /** Where vocabulary.json is read from and written to; none: always count, never save. */
+  /**
+   * Where vocabulary.json is read from and written to, and encoded shards when the data
+   * is larger than data.cache_memory; none: always count, never save.
+   */
   readonly cacheDir?: string;
   readonly onProgress?: (phase: 'vocabulary' | 'encode', rows: number) => void;
   /**
@@ -112,19 +123,33 @@ export async function prepareDataset(
   const vocabularies = new Map(state.vocabularies.map((vocabulary) => [vocabulary.feature, vocabulary]));
   const workers = options.workers ?? data.workers;
   const partitions = workers > 1 && source.partitionable && data.max_rows === undefined ? workers : 1;
-  async function* encodedBatches(): AsyncIterable<EncodedBatch> {
-    const batches =
-      workers > 0
-        ? encodeInWorkers({ config, state }, partitions)
-        : encodeInThread(createEncoder(config, layout, state, source.location), read());
-    let rows = 0;
-    for await (const batch of batches) {
+  const encode = (): AsyncIterable<EncodedBatch> =>
+    workers > 0
+      ? encodeInWorkers({ config, state }, partitions)
+      : encodeInThread(createEncoder(config, layout, state, source.location), read());
+  const cache = await EncodedCache.open({
+    memoryBytes: data.cache_memory,
+    cacheDir: options.cacheDir,
+    key: { fingerprint, configHash },
+    read: encode,
+  });
+  const onProgress = options.onProgress;
+  const encodedBatches = (): EncodedRows =>
+    onProgress ? withProgress(cache.rows(), onProgress) : cache.rows();
+  return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, fingerprint, encodedBatches };
+}
+
+/** The rows, reporting the count handed out after each batch. */
+function withProgress(rows: EncodedRows, onProgress: NonNullable<PrepareOptions['onProgress']>): EncodedRows {
+  async function* counted(): AsyncGenerator<EncodedBatch> {
+    let count = 0;
+    for await (const batch of rows) {
       yield batch;
-      rows += batch.numRows;
-      options.onProgress?.('encode', rows);
+      count += batch.numRows;
+      onProgress('encode', count);
     }
   }
-  return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, fingerprint, encodedBatches };
+  return { bySplit: rows.bySplit, [Symbol.asyncIterator]: counted };
 }
 
 /** The encoder for a config and its vocabulary state: the same in every thread. */

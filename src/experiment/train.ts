@@ -23,7 +23,18 @@ export function configKey(
   sections: readonly ConfigSection[] = ['data', 'features', 'groups', 'model', 'train'],
   extra: unknown = null,
 ): string {
-  const picked = Object.fromEntries(sections.map((section) => [section, config[section]]));
+  const picked: Record<string, unknown> = Object.fromEntries(
+    sections.map((section) => [section, config[section]]),
+  );
+  // How the work is done, not what it computes: changing these keeps runs and checkpoints.
+  if (picked.data) {
+    const { workers: _workers, cache_memory: _cache, ...data } = config.data;
+    picked.data = data;
+  }
+  if (picked.model) {
+    const { backend: _backend, ...model } = config.model;
+    picked.model = model;
+  }
   return createHash('sha256')
     .update(JSON.stringify({ ...picked, extra }))
     .digest('hex')
