@@ -4,7 +4,7 @@
  * on the same machine in the same run; then the embedding engine alone against
  * torch.nn.EmbeddingBag + SparseAdam; then where a lemopt step spends its time.
  *
- *   npm run build && npm run bench:train [-- --backends wasm,cpu] [-- --seconds 4]
+ *   npm run build && npm run bench:train [-- --backends onnxruntime,wasm] [-- --seconds 4]
  *     [-- --cpu-steps 20] [-- --torch-seconds 2] [-- --threads 1,2] [-- --no-torch]
  *     [-- --torch-configs refblas,openblas,openblas+malloc] [-- --python /usr/bin/python3]
  *
@@ -36,6 +36,7 @@ import type { EncodedFeature } from '../src/data/encoder.js';
 import { resolveFeatureLayout, type FeatureLayout } from '../src/data/features.js';
 import { AliasTable } from '../src/data/synthetic/world.js';
 import { measureGemmFloor } from './gemm-floor.js';
+import { measureTrainCommand } from './train-command.js';
 import { embeddingSpec } from '../src/embedding/layout.js';
 import type { SparseOptimizerConfig } from '../src/embedding/optimizers.js';
 import { EmbeddingStore } from '../src/embedding/store.js';
@@ -86,8 +87,18 @@ interface Phases {
   update: number;
 }
 
+/** An engine and the embedding engine's thread count: one column of the tables. */
+interface Setup {
+  readonly backend: BackendName;
+  readonly threads: number;
+}
+
+const setupName = (setup: Setup): string => `${setup.backend} ${setup.threads}t`;
+
 interface LemoptResult {
   readonly backend: BackendName;
+  /** Threads of the embedding engine. */
+  readonly threads: number;
   readonly variant: Variant;
   readonly steps: number;
   readonly seconds: number;
@@ -169,6 +180,7 @@ const SYSTEM_PEER: PeerConfig = { name: 'system', label: "the system's BLAS", di
 interface EmbeddingBenchResult {
   readonly scenario: string;
   readonly optimizer: string;
+  readonly threads: number;
   readonly rowsPerSecond: number;
 }
 
@@ -211,18 +223,20 @@ function vocabularySizes(layout: FeatureLayout): Map<string, number> {
 }
 
 /** Warm-up, then timed train steps until `seconds` have passed or `maxSteps` are done. */
-function measureLemopt(
-  backend: BackendName,
+async function measureLemopt(
+  { backend, threads }: Setup,
   variant: Variant,
   layout: FeatureLayout,
   batches: readonly Batch[],
   limits: { warmup: number; seconds: number; maxSteps: number },
-): LemoptResult {
+): Promise<LemoptResult> {
   const store = new EmbeddingStore({
     spec: embeddingSpec(layout, vocabularySizes(layout), DIM, DIM),
     optimizer: EMBEDDING_OPTIMIZERS[variant.optimizer],
     seed: 0,
+    threads,
   });
+  await store.ready();
   const model = new TwoTowerModel({
     userColumnCandidate: store.columns('user').columnTable,
     itemColumnCandidate: store.columns('item').columnTable,
@@ -275,6 +289,7 @@ function measureLemopt(
     for (const key of Object.keys(phases) as (keyof Phases)[]) phases[key] /= steps;
     return {
       backend,
+      threads,
       variant,
       steps,
       seconds,
@@ -284,6 +299,7 @@ function measureLemopt(
     };
   } finally {
     model.dispose();
+    store.dispose();
   }
 }
 
@@ -374,7 +390,10 @@ function peerConfigs(names: readonly string[]): PeerConfig[] {
 }
 
 /** bench/embedding.ts (same tables, Zipf ids and batch), single-valued scenario, Adam with the global step. */
-async function runEmbeddingBench(seconds: number): Promise<EmbeddingBenchResult[]> {
+async function runEmbeddingBench(
+  seconds: number,
+  threads: readonly number[],
+): Promise<EmbeddingBenchResult[]> {
   const script = path.join(path.dirname(thisFile), 'embedding.js');
   const stdout = await run(process.execPath, [
     script,
@@ -388,8 +407,12 @@ async function runEmbeddingBench(seconds: number): Promise<EmbeddingBenchResult[
     String(BATCH),
     '--dim',
     String(DIM),
+    '--threads',
+    threads.join(','),
   ]);
-  return lastJsonLine<EmbeddingBenchResult[]>(stdout).filter((r) => r.scenario === 'single-valued');
+  return lastJsonLine<{ results: EmbeddingBenchResult[] }>(stdout).results.filter(
+    (r) => r.scenario === 'single-valued',
+  );
 }
 
 const thousands = (value: number | undefined): string =>
@@ -425,10 +448,14 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '1,2' },
       python: { type: 'string', default: '/usr/bin/python3' },
       'no-torch': { type: 'boolean', default: false },
+      'embedding-threads': { type: 'string', default: '2,1' },
+      command: { type: 'string', default: 'configs/quickstart.yaml' },
+      'no-command': { type: 'boolean', default: false },
     },
   });
   const backends = values.backends.split(',') as BackendName[];
   const threads = values.threads.split(',');
+  const embeddingThreads = values['embedding-threads'].split(',').map(Number);
   const layout = benchLayout();
   const batches = makeBatches(layout, 1);
   console.log(
@@ -439,6 +466,7 @@ async function main(): Promise<void> {
   // ---- lemopt, per backend ---------------------------------------------------------
   const results: LemoptResult[] = [];
   const loaded: BackendName[] = [];
+  const setups: Setup[] = [];
   for (const backend of backends) {
     try {
       console.log(describeBackend(await selectBackend({ flag: backend })));
@@ -454,22 +482,26 @@ async function main(): Promise<void> {
         : { warmup: Number(values.warmup), seconds: Number(values.seconds), maxSteps: Infinity };
     // Pre-warm, as the torch peer does: a throwaway model trained for about a second, so
     // the first variant measured does not pay for JIT tiers and memory growth alone.
-    measureLemopt(backend, VARIANTS[0], layout, batches, {
-      ...limits,
-      seconds: 1,
-      maxSteps: backend === 'cpu' ? 3 : Infinity,
-    });
-    for (const variant of VARIANTS) {
-      const tensors = () => (backend === 'onnxruntime' ? 0 : tf.memory().numTensors);
-      const before = tensors();
-      const result = measureLemopt(backend, variant, layout, batches, limits);
-      const leaked = tensors() - before;
-      results.push(result);
-      console.log(
-        `  lemopt ${backend} ${variant.model} ${variant.optimizer}: ${thousands(result.examplesPerSecond)} examples/s ` +
-          `(${result.steps} steps in ${result.seconds.toFixed(1)} s, loss ${result.finalLoss.toFixed(4)}` +
-          `${leaked !== 0 ? `, ${leaked} tensors leaked` : ''})`,
-      );
+    for (const threads of embeddingThreads) {
+      const setup = { backend, threads };
+      setups.push(setup);
+      await measureLemopt(setup, VARIANTS[0], layout, batches, {
+        ...limits,
+        seconds: 1,
+        maxSteps: backend === 'cpu' ? 3 : Infinity,
+      });
+      for (const variant of VARIANTS) {
+        const tensors = () => (backend === 'onnxruntime' ? 0 : tf.memory().numTensors);
+        const before = tensors();
+        const result = await measureLemopt(setup, variant, layout, batches, limits);
+        const leaked = tensors() - before;
+        results.push(result);
+        console.log(
+          `  lemopt ${setupName(setup)} ${variant.model} ${variant.optimizer}: ${thousands(result.examplesPerSecond)} examples/s ` +
+            `(${result.steps} steps in ${result.seconds.toFixed(1)} s, loss ${result.finalLoss.toFixed(4)}` +
+            `${leaked !== 0 ? `, ${leaked} tensors leaked` : ''})`,
+        );
+      }
     }
   }
 
@@ -490,35 +522,47 @@ async function main(): Promise<void> {
     }
   }
   console.log('embedding engine alone: node dist/bench/embedding.js (single-valued scenario)');
-  const engine = await runEmbeddingBench(Number(values['embedding-seconds']));
+  const engine = await runEmbeddingBench(Number(values['embedding-seconds']), embeddingThreads);
+  // The command on the first backend that loaded (the fastest asked for).
+  const commandBackend = loaded[0];
+  if (commandBackend !== undefined) await selectBackend({ flag: commandBackend });
+  const command =
+    values['no-command'] || commandBackend === undefined
+      ? undefined
+      : await measureTrainCommand(values.command, Number(values.seconds));
   const floor = loaded.includes('onnxruntime')
     ? measureGemmFloor(BATCH, VOCABULARIES.length * DIM, TOWERS, 2)
     : undefined;
 
   // ---- report ------------------------------------------------------------------------
-  const rate = (backend: BackendName, variant: Variant): number | undefined =>
-    results.find((r) => r.backend === backend && r.variant === variant)?.examplesPerSecond;
+  const rate = (setup: Setup, variant: Variant): number | undefined =>
+    results.find((r) => r.backend === setup.backend && r.threads === setup.threads && r.variant === variant)
+      ?.examplesPerSecond;
   const first = peers[0]?.result;
   console.log(
     `\n### End to end, examples/s${first ? ` (torch ${first.torch}, ${first.lookup}, Python ${first.python})` : ''}\n`,
   );
-  const heads = [...loaded.map((b) => `lemopt ${b}`), ...peers.map(peerHead), 'lemopt / best torch'];
+  const heads = [
+    ...setups.map((setup) => `lemopt ${setupName(setup)}`),
+    ...peers.map(peerHead),
+    'lemopt / best torch',
+  ];
   console.log(`| variant | ${heads.join(' | ')} |`);
   console.log(`|---|${heads.map(() => '---|').join('')}`);
   for (const model of ['plain', 'gated'] as const) {
     for (const variant of VARIANTS.filter((v) => v.model === model)) {
       const peer = `${model}/${TORCH_PEER[variant.optimizer]}`;
-      const bestLemopt = maximum(loaded.map((b) => rate(b, variant)));
+      const bestLemopt = maximum(setups.map((setup) => rate(setup, variant)));
       const bestPeer = maximum(peers.map((p) => trainRate(p, peer)));
       console.log(
-        `| ${model}, ${variant.optimizer} | ${loaded.map((b) => thousands(rate(b, variant))).join(' | ')} | ` +
+        `| ${model}, ${variant.optimizer} | ${setups.map((setup) => thousands(rate(setup, variant))).join(' | ')} | ` +
           `${peers.map((p) => thousands(trainRate(p, peer))).join(' | ')}${peers.length ? ' | ' : ''}` +
           `${ratio(bestLemopt, bestPeer)} |`,
       );
     }
     const dense = `${model}/dense_adam`;
     console.log(
-      `| ${model}, dense Adam (torch only) | ${loaded.map(() => '-').join(' | ')} | ` +
+      `| ${model}, dense Adam (torch only) | ${setups.map(() => '-').join(' | ')} | ` +
         `${peers.map((p) => thousands(trainRate(p, dense))).join(' | ')}${peers.length ? ' | ' : ''}- |`,
     );
   }
@@ -552,7 +596,7 @@ async function main(): Promise<void> {
         .sort((a, b) => b.examplesPerSecond - a.examplesPerSecond)[0];
       if (best === undefined || mine === undefined) continue;
       console.log(
-        `  ${model}: lemopt best ${thousands(mine.examplesPerSecond)} (${mine.backend}, ${mine.variant.optimizer}) ` +
+        `  ${model}: lemopt best ${thousands(mine.examplesPerSecond)} (${setupName(mine)}, ${mine.variant.optimizer}) ` +
           `vs torch best ${thousands(best.rate)} (${best.name}): ${ratio(mine.examplesPerSecond, best.rate)} ` +
           '(target >= 1.00x)',
       );
@@ -560,18 +604,24 @@ async function main(): Promise<void> {
   }
 
   console.log('\n### Embedding engine alone (lookup + backward + optimizer step), rows/s\n');
-  const engineHeads = ['lemopt EmbeddingStore', ...peers.map(peerHead), 'lemopt / best torch'];
+  const engineHeads = [
+    ...embeddingThreads.map((t) => `lemopt EmbeddingStore ${t}t`),
+    ...peers.map(peerHead),
+    'lemopt / best torch',
+  ];
   console.log(`| optimizer | ${engineHeads.join(' | ')} |`);
   console.log(`|---|${engineHeads.map(() => '---|').join('')}`);
   for (const [mine, theirs, label] of [
     ['adam', 'sparse_adam', 'lazy Adam (global step) / EmbeddingBag + SparseAdam'],
     ['adagrad', 'adagrad', 'row-wise Adagrad / EmbeddingBag + Adagrad (element-wise)'],
   ] as const) {
-    const lemopt = engine.find((r) => r.optimizer === mine)?.rowsPerSecond;
+    const lemopt = embeddingThreads.map(
+      (t) => engine.find((r) => r.optimizer === mine && r.threads === t)?.rowsPerSecond,
+    );
     const torchRates = peers.map((p) => embeddingRate(p, theirs));
     console.log(
-      `| ${label} | ${thousands(lemopt)} | ${torchRates.map(thousands).join(' | ')}${peers.length ? ' | ' : ''}` +
-        `${ratio(lemopt, maximum(torchRates))} |`,
+      `| ${label} | ${lemopt.map(thousands).join(' | ')} | ${torchRates.map(thousands).join(' | ')}` +
+        `${peers.length ? ' | ' : ''}${ratio(maximum(lemopt), maximum(torchRates))} |`,
     );
   }
 
@@ -587,6 +637,20 @@ async function main(): Promise<void> {
     );
   }
 
+  if (command) {
+    console.log(
+      `\n### \`lemopt train\` against the step rate of its model (${command.config}, backend ${commandBackend})\n`,
+    );
+    console.log('| | examples/s | share of the step rate |');
+    console.log('|---|---|---|');
+    console.log(`| train step alone, 16 batches in memory | ${thousands(command.stepRate)} | 100% |`);
+    command.epochRates.forEach((rate, i) =>
+      console.log(
+        `| trainFullModel, epoch ${i + 1} | ${thousands(rate)} | ${((100 * rate) / command.stepRate).toFixed(0)}% |`,
+      ),
+    );
+  }
+
   console.log('\n### Where a lemopt step goes (ms per step, mean over the timed steps)\n');
   console.log(
     '| backend | variant | store.forward | model.step | store.backward | store.update | total | model.step share |',
@@ -596,11 +660,11 @@ async function main(): Promise<void> {
     const p = r.phases;
     const total = p.forward + p.step + p.backward + p.update;
     console.log(
-      `| ${r.backend} | ${r.variant.model}, ${r.variant.optimizer} | ${p.forward.toFixed(2)} | ${p.step.toFixed(2)} | ` +
+      `| ${setupName(r)} | ${r.variant.model}, ${r.variant.optimizer} | ${p.forward.toFixed(2)} | ${p.step.toFixed(2)} | ` +
         `${p.backward.toFixed(2)} | ${p.update.toFixed(2)} | ${total.toFixed(2)} | ${((p.step / total) * 100).toFixed(0)}% |`,
     );
   }
-  console.log(JSON.stringify({ lemopt: results, torch: peers, engine, floor }));
+  console.log(JSON.stringify({ lemopt: results, torch: peers, engine, floor, command }));
 }
 
 await main();

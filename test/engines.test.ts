@@ -10,8 +10,9 @@ import { ClassifierModel } from '../src/model/classifier.js';
 import { selectBackend } from '../src/model/backend.js';
 import { loadOnnxEngine } from '../src/model/onnx/engine.js';
 import { tfjsEngine } from '../src/model/tfjs/engine.js';
-import { TwoTowerModel, type Batch, type TwoTowerOptions } from '../src/model/two-tower.js';
+import { TwoTowerModel, type TwoTowerOptions } from '../src/model/two-tower.js';
 import { Random } from '../src/util/random.js';
+import { randomBatch } from './support/dense-batch.js';
 
 let onnx: DenseEngine;
 let reference: DenseEngine;
@@ -32,18 +33,6 @@ const BASE: TwoTowerOptions = {
   seed: 3,
   learningRate: 0.01,
 };
-
-function randomBatch(options: TwoTowerOptions, size: number, seed: number): Batch {
-  const random = new Random(seed, 'engines');
-  const fill = (n: number) => Float32Array.from({ length: n }, () => random.normal());
-  return {
-    size,
-    user: fill(size * options.userColumnCandidate.length),
-    item: fill(size * options.itemColumnCandidate.length),
-    labels: Float32Array.from({ length: size }, (_, i) => (i % 3 === 0 ? 1 : random.next() < 0.5 ? 1 : 0)),
-    itemFrequency: Float32Array.from({ length: size }, () => 0.01 + random.next()),
-  };
-}
 
 /** |a - b| <= atol + rtol |b| everywhere; the message names the worst entry. */
 function expectClose(

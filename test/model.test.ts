@@ -6,6 +6,7 @@ import { tfjsEngine } from '../src/model/tfjs/engine.js';
 import { TwoTowerModel, twoTowerOptions, type Batch, type TwoTowerOptions } from '../src/model/two-tower.js';
 import { LemoptError } from '../src/util/errors.js';
 import { Random } from '../src/util/random.js';
+import { randomBatch } from './support/dense-batch.js';
 
 /** 4 candidates: user columns in 0 and 1 (one always on), item columns in 2 and 3. */
 const SMALL: TwoTowerOptions = {
@@ -17,18 +18,6 @@ const SMALL: TwoTowerOptions = {
   activation: 'tanh',
   seed: 3,
 };
-
-function randomBatch(options: TwoTowerOptions, size: number, seed: number): Batch {
-  const random = new Random(seed, 'batch');
-  const fill = (n: number) => Float32Array.from({ length: n }, () => random.normal());
-  return {
-    size,
-    user: fill(size * options.userColumnCandidate.length),
-    item: fill(size * options.itemColumnCandidate.length),
-    labels: Float32Array.from({ length: size }, (_, i) => i % 2),
-    itemFrequency: Float32Array.from({ length: size }, () => 0.01 + random.next()),
-  };
-}
 
 /** Central differences of the loss in each value of `values` (changed in place and restored). */
 function finiteDifferences(loss: () => number, values: Float32Array, step: number): Float64Array {

@@ -3,9 +3,10 @@
  * hands the batches on in source order, so the result is the same as encoding in one
  * thread: same rows, same order, same splits.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { RunConfig } from '../config/schema.js';
 import { LemoptError } from '../util/errors.js';
+import { startWorker } from '../util/start-worker.js';
 import type { VocabularyState } from './dataset.js';
 import type { EncodedBatch } from './encoder.js';
 
@@ -33,19 +34,6 @@ interface WorkerState {
   done: boolean;
 }
 
-/**
- * Starts the worker script beside this module. Under vitest the sources are TypeScript:
- * a small bootstrap registers tsx (a dev dependency) in the worker, then loads the script.
- */
-function startWorker(workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts')) {
-    return new Worker(new URL('./encode-worker.js', import.meta.url), { workerData });
-  }
-  const script = JSON.stringify(new URL('./encode-worker.ts', import.meta.url).href);
-  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${script}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
 export async function* encodeInWorkers(job: EncodeJob, count: number): AsyncGenerator<EncodedBatch> {
   let signal: (() => void) | undefined;
   /** The error to raise, and from which row on: errors in data wait until earlier rows are through. */
@@ -58,7 +46,9 @@ export async function* encodeInWorkers(job: EncodeJob, count: number): AsyncGene
     signal = undefined;
   };
   const states: WorkerState[] = Array.from({ length: count }, (_, index) => {
-    const worker = startWorker({ job, partition: { index, count }, maxRowsInFlight: MAX_ROWS_IN_FLIGHT });
+    const worker = startWorker(new URL('./encode-worker.js', import.meta.url), {
+      workerData: { job, partition: { index, count }, maxRowsInFlight: MAX_ROWS_IN_FLIGHT },
+    });
     const state: WorkerState = { worker, queue: [], done: false };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'batch') state.queue.push(message.batch);

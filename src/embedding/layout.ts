@@ -109,6 +109,11 @@ export function embeddingSpec(
   return { tables, dim, blockSize, numBlocks: firstBlock };
 }
 
+/** Number of features of the layout the spec was made from (feature indices are below it). */
+export function featureCount(spec: EmbeddingSpec): number {
+  return Math.max(0, ...spec.tables.flatMap((table) => table.features.map((feature) => feature.index + 1)));
+}
+
 /** Number of embedding rows of each feature, from its vocabulary. */
 export function vocabularySizes(vocabularies: ReadonlyMap<string, Vocabulary>): Map<string, number> {
   return new Map([...vocabularies].map(([name, vocabulary]) => [name, vocabularySize(vocabulary)]));

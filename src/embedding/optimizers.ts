@@ -27,6 +27,7 @@
  */
 import type { TrainConfig } from '../config/schema.js';
 import { stepRow, sumSquaresRow } from './row-kernels.js';
+import type { ArrayAllocator } from './typed-memory.js';
 
 export type SparseOptimizerKind = 'sgd' | 'adagrad' | 'adam';
 
@@ -94,22 +95,51 @@ export interface OptimizerSlots {
   step: number;
 }
 
-export function createSlots(config: ResolvedOptimizerConfig, rows: number, width: number): OptimizerSlots {
-  const empty = new Float32Array(0);
-  const slots: OptimizerSlots = {
-    accumulator: empty,
-    m: empty,
-    v: empty,
-    rowSteps: new Int32Array(0),
-    step: 0,
+/**
+ * The arrays behind one table's OptimizerSlots, the step count included (one element),
+ * so that a view of the same memory on another thread (slotsOver) shares all of it.
+ */
+export interface SlotArrays {
+  readonly accumulator: Float32Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  readonly rowSteps: Int32Array;
+  readonly step: Float64Array;
+}
+
+export function allocateSlots(
+  config: ResolvedOptimizerConfig,
+  rows: number,
+  width: number,
+  memory: ArrayAllocator,
+): SlotArrays {
+  const adam = config.kind === 'adam';
+  const accumulator = memory.float32(config.kind === 'adagrad' ? rows : 0);
+  accumulator.fill(config.initialAccumulator);
+  return {
+    accumulator,
+    m: memory.float32(adam ? rows * width : 0),
+    v: memory.float32(adam ? rows * width : 0),
+    rowSteps: memory.int32(adam && config.adamStep === 'row' ? rows : 0),
+    step: memory.float64(1),
   };
-  if (config.kind === 'adagrad') slots.accumulator = new Float32Array(rows).fill(config.initialAccumulator);
-  if (config.kind === 'adam') {
-    slots.m = new Float32Array(rows * width);
-    slots.v = new Float32Array(rows * width);
-    if (config.adamStep === 'row') slots.rowSteps = new Int32Array(rows);
-  }
-  return slots;
+}
+
+/** OptimizerSlots over the given arrays (no copy). */
+export function slotsOver(arrays: SlotArrays): OptimizerSlots {
+  const { accumulator, m, v, rowSteps, step } = arrays;
+  return {
+    accumulator,
+    m,
+    v,
+    rowSteps,
+    get step() {
+      return step[0];
+    },
+    set step(value: number) {
+      step[0] = value;
+    },
+  };
 }
 
 /** Bytes of optimizer state of one table. */

@@ -202,10 +202,14 @@ async function timingBatches(dataset: PreparedDataset, batchSize: number, count:
 /** The run's tables; plain SGD, because only lookups are timed and it keeps no optimizer state. */
 function calibrationStore(config: RunConfig, dataset: PreparedDataset): EmbeddingStore {
   const train = { ...config.train, embedding_optimizer: 'sgd' as const };
+  // One thread, as a server looks rows up.
   return embeddingStoreFromConfig(
     { ...config, train },
     dataset.layout,
     vocabularySizes(dataset.vocabularies),
+    {
+      threads: 1,
+    },
   );
 }
 

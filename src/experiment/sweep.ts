@@ -23,6 +23,7 @@
  * started again skips finished trials and resumes the rest.
  */
 import { fork } from 'node:child_process';
+import { EMBEDDING_THREADS_ENV_VAR } from '../embedding/threads.js';
 import { closeSync, openSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -232,7 +233,12 @@ class JobError extends Error {
  * vitest (TypeScript sources) the .ts entry with tsx registered. Its stdout and stderr
  * (the job's log) are appended to `logFile`.
  */
-function runJob(job: SweepJob, logFile: string, memoryMb: number): Promise<DoneReply> {
+function runJob(
+  job: SweepJob,
+  logFile: string,
+  memoryMb: number,
+  embeddingThreads?: number,
+): Promise<DoneReply> {
   const typescript = import.meta.url.endsWith('.ts');
   const script = fileURLToPath(
     new URL(typescript ? './sweep-trial.ts' : './sweep-trial.js', import.meta.url),
@@ -242,7 +248,11 @@ function runJob(job: SweepJob, logFile: string, memoryMb: number): Promise<DoneR
   const log = openSync(logFile, 'a');
   return new Promise<DoneReply>((resolve, reject) => {
     let reply: SweepJobReply | undefined;
-    const child = fork(script, [], { execArgv, stdio: ['ignore', log, log, 'ipc'] });
+    const env =
+      embeddingThreads === undefined
+        ? process.env
+        : { ...process.env, [EMBEDDING_THREADS_ENV_VAR]: String(embeddingThreads) };
+    const child = fork(script, [], { execArgv, env, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     child.on('message', (message: SweepJobReply) => (reply = message));
     child.on('error', (error) =>
@@ -378,6 +388,8 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
   const workers = options.workers ?? os.availableParallelism();
   if (!Number.isInteger(workers) || workers < 1)
     throw new LemoptError(`workers must be at least 1, got ${workers}`);
+  // Trial processes side by side already use the cores: each keeps its embedding engine in one thread.
+  const embeddingThreads = workers > 1 ? 1 : undefined;
   const memoryMb = options.workerMemoryMb ?? DEFAULT_WORKER_MEMORY_MB;
   const trials = sweepTrials(config, options.configFile);
   const dir = config.output.dir!;
@@ -395,6 +407,7 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
     { kind: 'prepare', config: base, dir, backend: options.backend },
     path.join(dir, 'prepare.log'),
     memoryMb,
+    embeddingThreads,
   ).catch((error: unknown) => {
     throw failure(error, `sweep preparation (see ${path.join(dir, 'prepare.log')})`);
   });
@@ -451,6 +464,7 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
             { kind: 'full', config: fullConfig, dir: fullDir, cacheDir: dir, backend },
             path.join(dir, FULL_DIR, `seed-${trial.seed}.log`),
             memoryMb,
+            embeddingThreads,
           );
           const metric = reply.test ? metricValue(reply.test, config).toFixed(4) : '?';
           log(
@@ -482,6 +496,7 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
           { kind: 'trial', config: trial.config, backend },
           path.join(runDir, TRIAL_LOG_FILE),
           memoryMb,
+          embeddingThreads,
         );
       });
       const manifest = await finishedManifest(trial, expected);

@@ -199,8 +199,14 @@ export async function trainFullModel(
     }
     return { epochs: reports, bestEpoch: final.epoch, valid: final.valid, test };
   } finally {
-    if (!kept) model.dispose();
+    if (!kept) disposeTrained({ store, model });
   }
+}
+
+/** Frees a trained model: the dense engine's resources and the embedding engine's worker. */
+export function disposeTrained(trained: TrainedModel): void {
+  trained.model.dispose();
+  trained.store.dispose();
 }
 
 /** One training batch: gather, dense step, scatter and update the touched rows. Returns the batch's loss. */
@@ -251,7 +257,7 @@ export async function loadTrainedModel(
   try {
     restore(trained.store, trained.model, saved.state);
   } catch (error) {
-    trained.model.dispose();
+    disposeTrained(trained);
     throw error;
   }
   return trained;

@@ -15,7 +15,7 @@ import type { PreparedDataset } from '../data/dataset.js';
 import { VALID } from '../data/split.js';
 import type { EmbeddingSpec, Tower } from '../embedding/layout.js';
 import { binaryMetrics, primaryMetric } from '../model/metrics.js';
-import { loadTrainedModel, trainFullModel } from '../model/trainer.js';
+import { disposeTrained, loadTrainedModel, trainFullModel } from '../model/trainer.js';
 import { LemoptError } from '../util/errors.js';
 import { Random } from '../util/random.js';
 import { activeDimsOf, blocksPerTable, columnCandidates, type Candidate } from './candidates.js';
@@ -120,6 +120,6 @@ export async function permutationImportance(
     );
     return { scores, baseline, steps };
   } finally {
-    model.dispose();
+    disposeTrained(trained!);
   }
 }

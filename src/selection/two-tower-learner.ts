@@ -98,6 +98,7 @@ export class TwoTowerLearner implements GatedLearner {
   async dispose(): Promise<void> {
     await this.stream.return?.();
     this.model.dispose();
+    this.store.dispose();
   }
 }
 
