@@ -97,7 +97,9 @@ export class OnnxSession {
     const { Tensor, Session } = loadOnnxRuntime();
     this.Tensor = Tensor;
     this.session = new Session();
-    let failure: unknown;
+    // A session that fails to load reports why only through the rejected promise, after
+    // this constructor has thrown: the reason follows as a warning.
+    let thrown = false;
     this.session
       .loadModel(model.buffer, model.byteOffset, model.byteLength, {
         intraOpNumThreads: options.intraOpThreads ?? 1,
@@ -105,12 +107,17 @@ export class OnnxSession {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
       })
-      .catch((error: unknown) => (failure = error));
+      .catch((error: unknown) => {
+        if (thrown) process.emitWarning(`ONNX Runtime did not load a lemopt graph: ${errorMessage(error)}`);
+      });
     try {
       this.inputNames = this.session.inputMetadata.map((input) => input.name);
       this.outputNames = this.session.outputMetadata.map((output) => output.name);
     } catch (error) {
-      throw new Error(`ONNX Runtime could not load a lemopt graph: ${errorMessage(failure ?? error)}`);
+      thrown = true;
+      throw new Error(
+        `ONNX Runtime could not load a lemopt graph (${errorMessage(error).replace(/\.$/, '')}; the reason follows)`,
+      );
     }
   }
 
