@@ -341,6 +341,8 @@ async function evaluateMice(): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
+  // The engine the trials run on: the same choice as theirs (auto unless LEMOPT_BACKEND says).
+  const { backend } = await selectBackend({});
   const sections: string[] = [];
   const skipped = [...RECOMMENDERS.map((d) => d.name), 'mice-protein'].filter(
     (name) => ONLY && !ONLY.includes(name),
@@ -355,7 +357,7 @@ async function main(): Promise<void> {
   const header = [
     '# Evaluation on real data',
     '',
-    `Produced by \`npm run build && ${skipped.length > 0 ? `LEMOPT_EVAL_ONLY=${ONLY!.join(',')} ` : ''}npm run eval\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, tfjs wasm). ` +
+    `Produced by \`npm run build && ${skipped.length > 0 ? `LEMOPT_EVAL_ONLY=${ONLY!.join(',')} ` : ''}npm run eval\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, backend ${backend}). ` +
       `Datasets from \`${path.relative(process.cwd(), DATASETS)}\` (not copied into the repository). Budgets are shares of the full model's embedding memory.`,
     '',
   ];

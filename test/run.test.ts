@@ -1,17 +1,25 @@
 /** `lemopt run` end to end on a small generated dataset: manifest, budgets, outputs, resume. */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import type { RunConfig } from '../src/config/schema.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { readManifest, validateManifest } from '../src/experiment/manifest.js';
 import { runSelection } from '../src/experiment/run.js';
+import { LemoptError } from '../src/util/errors.js';
 import { dataSection, FIXED_LATENCY, SMALL_FEATURES, SMALL_MODEL } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 let tmp: TempDir;
 
-function config(budgets: string, output: string, unit = 'group', groups = ''): RunConfig {
+/** `latency`: a selection.latency entry; empty, the run calibrates. */
+function config(
+  budgets: string,
+  output: string,
+  unit = 'group',
+  groups = '',
+  latency = FIXED_LATENCY,
+): RunConfig {
   const yaml = `
 ${dataSection()}
 ${SMALL_FEATURES}
@@ -22,11 +30,14 @@ selection:
   unit: ${unit}
   budgets: ${budgets}
   min_steps_per_round: 10
-  ${FIXED_LATENCY}
+  ${latency}
 output: { dir: ${output} }
 `;
   return parseConfig(yaml, tmp.file('config.yaml')).config;
 }
+
+/** The folders of the stages that train, which a run refused up front never makes. */
+const STAGES = ['full', 'selection', 'selected'];
 
 beforeAll(async () => {
   tmp = await makeTempDir('lemopt-run-');
@@ -108,10 +119,29 @@ describe('lemopt run', () => {
     expect(manifest.cost.full.predicted.memory_bytes).toBe(othersFull + rows * 4 * 4);
   });
 
-  it('names the cheapest candidate and its cost when nothing fits the budget', async () => {
+  it('fails on a memory budget nothing fits before calibrating or training, naming the cheapest candidate', async () => {
+    // No latency coefficients: reaching the latency model would calibrate (latency.json).
     // u_browser: 5 values + missing + OOV = 7 rows x 8 dims x 4 bytes.
-    await expect(runSelection(config('{ memory: 100 }', 'runs/b'))).rejects.toThrow(
-      "selection.budgets: nothing fits memory 100 B: the cheapest candidate 'u_browser' costs 224 B, ",
+    await expect(runSelection(config('{ memory: 10B }', 'runs/b', 'group', '', ''))).rejects.toThrow(
+      new LemoptError(
+        "selection.budgets: nothing fits memory 10 B: the cheapest candidate 'u_browser' costs 224 B",
+      ),
     );
+    const entries = await readdir(tmp.file('runs/b'));
+    expect(entries).not.toContain('latency.json');
+    expect(entries.filter((entry) => STAGES.includes(entry))).toEqual([]);
+  });
+
+  it('fails on a latency budget nothing fits before training, naming the cheapest candidate', async () => {
+    // The fixed coefficients: the model without embeddings takes 1.01 µs per example, with
+    // one group 1.30 µs (+ 0.2 for the lookup, 0.08 for 8 dims, and the first layer's multiply-adds).
+    await expect(runSelection(config('{ latency_us: 1.2 }', 'runs/slow'))).rejects.toThrow(
+      new LemoptError(
+        "selection.budgets: nothing fits latency 1.20 µs/example: the cheapest candidate 'u_region' " +
+          'costs 576 B, 1.30 µs/example',
+      ),
+    );
+    const entries = await readdir(tmp.file('runs/slow'));
+    expect(entries.filter((entry) => STAGES.includes(entry))).toEqual([]);
   });
 });

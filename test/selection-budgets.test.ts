@@ -15,10 +15,10 @@ import {
   type TowerUnits,
 } from '../src/selection/cost-model.js';
 import type { LatencyCoefficients } from '../src/selection/latency.js';
-import { Picker, type PickRule } from '../src/selection/picker.js';
+import { assertBudgetsFit, checkBudgets, Picker, type PickRule } from '../src/selection/picker.js';
 import { LemoptError } from '../src/util/errors.js';
 import { Random } from '../src/util/random.js';
-import { featureFrom } from './support/features.js';
+import { configFrom, featureFrom } from './support/features.js';
 
 interface TableDef {
   readonly name: string;
@@ -235,6 +235,51 @@ describe('a budget nothing fits', () => {
 
   it('does not throw when one candidate fits', () => {
     expect(() => pickerOf(spec, 'group', 'fp32', { memoryBytes: 1600 }).assertSomethingFits()).not.toThrow();
+  });
+
+  describe('checked from the config before any training', () => {
+    const selection = (budgets: string, method = 'random') =>
+      configFrom(`data: { source: x.csv, label: { column: y } }
+features: [{ name: f, tower: user }]
+selection: { method: ${method}, budgets: ${budgets} }
+`).selection;
+    // Full model: (1000 + 50 + 5000) rows x 8 dims x 4 bytes = 193,600 B.
+    const memoryOnly = new CostModel(spec, 'fp32', { user: [32], item: [8] });
+    const latency = { constant_us: 20, per_lookup_us: 0.5, per_dim_us: 0.05, per_mflop_us: 1000 };
+    const withLatency = memoryOnly.withLatency(latency);
+
+    it('resolves shares against the full model and names the cheapest candidate', () => {
+      expect(checkBudgets(selection('{ memory: 0.5% }'), memoryOnly)).toEqual({
+        budgets: { memoryBytes: 968, latencyUs: undefined },
+        nothingFits: "nothing fits memory 968 B: the cheapest candidate 'country' costs 1.60 KB",
+      });
+      expect(() => assertBudgetsFit(selection('{ memory: 0.5% }'), memoryOnly)).toThrow(
+        new LemoptError(
+          "selection.budgets: nothing fits memory 968 B: the cheapest candidate 'country' costs 1.60 KB",
+        ),
+      );
+      expect(assertBudgetsFit(selection('{ memory: 1% }'), memoryOnly)).toEqual({
+        memoryBytes: 1936,
+        latencyUs: undefined,
+      });
+    });
+
+    it('checks memory alone until the costs have a latency model, then both', () => {
+      // 1% of the memory fits country (1600 B); its latency, 20.03 µs without embeddings + 0.5
+      // for the lookup + 0.4 for 8 dims + 0.256 for 8 x 32 user-tower multiply-adds, does not.
+      const budgets = selection('{ memory: 1%, latency_us: 15 }');
+      expect(checkBudgets(budgets, memoryOnly).nothingFits).toBeUndefined();
+      expect(() => assertBudgetsFit(budgets, withLatency)).toThrow(
+        "selection.budgets: nothing fits memory 1.94 KB, latency 15.00 µs/example: the cheapest candidate 'country' " +
+          'costs 1.60 KB, 21.19 µs/example (the model without embeddings already takes 20.03 µs/example)',
+      );
+    });
+
+    it("lets method 'all' through: it keeps every candidate whatever the budgets", () => {
+      expect(checkBudgets(selection('{ memory: 10 }', 'all'), withLatency)).toEqual({
+        budgets: { memoryBytes: 10, latencyUs: undefined },
+      });
+    });
   });
 });
 

@@ -23,6 +23,7 @@ import type { FrontierPoint, SweepSummary, TrialRow } from '../src/experiment/sw
 import { RESULT_COLUMNS } from '../src/experiment/sweep-rows.js';
 import { runSweep, sweepTrials, type SweepDefinition } from '../src/experiment/sweep.js';
 import { configKey } from '../src/experiment/train.js';
+import { LemoptError } from '../src/util/errors.js';
 import { dataSection, FIXED_LATENCY, SMALL_FEATURES, SMALL_MODEL } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
@@ -30,14 +31,18 @@ const MAIN = path.resolve('src/cli/main.ts');
 const TSX = import.meta.resolve('tsx');
 let tmp: TempDir;
 
-/** 100 B fits nothing: those two trials fail, the others go on. */
+/**
+ * greedy refuses the 8 candidates over greedy_max_candidates (4) when its selection starts:
+ * those two trials fail, the others go on.
+ */
 const GRID = `sweep:
-  memory: [100, 20%, 50%]
-  methods: [sequential_attention, random]
+  memory: [20%, 50%]
+  methods: [sequential_attention, random, greedy]
   seeds: [0]
 `;
 
-function yaml(output: string, sweep = GRID): string {
+/** `latency`: a selection.latency entry; empty, the sweep calibrates. */
+function yaml(output: string, sweep = GRID, latency = FIXED_LATENCY): string {
   return `
 ${dataSection()}
 ${SMALL_FEATURES}
@@ -45,7 +50,8 @@ ${SMALL_MODEL}
 train: { batch_size: 256, epochs: 1, seed: 3 }
 selection:
   min_steps_per_round: 10
-  ${FIXED_LATENCY}
+  greedy_max_candidates: 4
+  ${latency}
 output: { dir: ${output} }
 ${sweep}`;
 }
@@ -56,7 +62,7 @@ const GOOD = [
   'sequential_attention-mem20%-seed0',
   'sequential_attention-mem50%-seed0',
 ];
-const FAILING = ['random-mem100-seed0', 'sequential_attention-mem100-seed0'];
+const FAILING = ['greedy-mem20%-seed0', 'greedy-mem50%-seed0'];
 /** Timings, different on every run: everything else must match exactly. */
 const TIMED = new Set(['wall_seconds', 'measured_latency_us']);
 
@@ -199,6 +205,46 @@ describe('the sweep grid', () => {
   });
 });
 
+describe('a sweep with budgets nothing fits', () => {
+  // u_browser, the cheapest group: 7 rows x 8 dims x 4 bytes = 224 B.
+  it('is refused whole before calibrating or training, naming every such budget and its trials', async () => {
+    const sweep = 'sweep: { memory: [10B, 50%, 100], methods: [random, all], seeds: [0, 1] }';
+    const { config } = parseConfig(yaml('sweeps/small', sweep, ''), tmp.file('small.yaml'));
+    await expect(runSweep(config, { configFile: tmp.file('small.yaml'), workers: 2 })).rejects.toThrow(
+      new LemoptError(
+        `${tmp.file('small.yaml')}: sweep: 4 of 12 trials have budgets nothing fits, so none ran; ` +
+          'remove them from the grid: ' +
+          "memory 10B: nothing fits memory 10 B: the cheapest candidate 'u_browser' costs 224 B " +
+          '(trials random-mem10B-seed0, random-mem10B-seed1); ' +
+          "memory 100: nothing fits memory 100 B: the cheapest candidate 'u_browser' costs 224 B " +
+          '(trials random-mem100-seed0, random-mem100-seed1)',
+      ),
+    );
+    // The vocabularies only: no latency model calibrated, no full model, no trial.
+    const dir = tmp.file('sweeps/small');
+    expect(existsSync(path.join(dir, 'vocabulary.json'))).toBe(true);
+    expect(existsSync(path.join(dir, 'latency.json'))).toBe(false);
+    expect(existsSync(path.join(dir, 'full'))).toBe(false);
+    expect(await readdir(path.join(dir, 'trials'))).toEqual([]);
+  }, 60_000);
+
+  it('checks latency budgets once the latency model is known, with the memory budget beside them', async () => {
+    // The fixed coefficients: any one group takes 1.30 µs per example (see run.test.ts); the
+    // cheapest is the one using the least of both budgets together.
+    const sweep = 'sweep: { memory: [50%], latency_us: [1.2, 90%], methods: [random], seeds: [0] }';
+    const { config } = parseConfig(yaml('sweeps/fast', sweep), tmp.file('fast.yaml'));
+    await expect(runSweep(config, { configFile: tmp.file('fast.yaml'), workers: 1 })).rejects.toThrow(
+      new LemoptError(
+        `${tmp.file('fast.yaml')}: sweep: 1 of 2 trials have budgets nothing fits, so none ran; ` +
+          'remove them from the grid: memory 50%, latency_us 1.2: ' +
+          "nothing fits memory 14.4 KB, latency 1.20 µs/example: the cheapest candidate 'u_browser' " +
+          'costs 224 B, 1.30 µs/example (trials random-mem50%-lat1.2-seed0)',
+      ),
+    );
+    expect(existsSync(tmp.file('sweeps/fast/full'))).toBe(false);
+  }, 60_000);
+});
+
 async function readCsv(file: string): Promise<string[][]> {
   return (await readFile(file, 'utf8'))
     .trimEnd()
@@ -234,9 +280,11 @@ describe('lemopt sweep', () => {
     });
     const dir = tmp.file('sweeps/whole');
     expect(result.failed.map((f) => f.id)).toEqual(FAILING);
-    expect(result.failed[0].message).toContain('nothing fits memory 100 B');
+    expect(result.failed[0].message).toContain('the limit is greedy_max_candidates = 4');
     for (const id of FAILING)
-      expect(await readFile(path.join(dir, 'trials', id, 'error.txt'), 'utf8')).toContain('nothing fits');
+      expect(await readFile(path.join(dir, 'trials', id, 'error.txt'), 'utf8')).toContain(
+        'greedy_max_candidates',
+      );
     expect(lines.filter((line) => line.startsWith('sweep: started'))).toHaveLength(6);
     expect(lines.filter((line) => line.startsWith('sweep: finished'))).toHaveLength(4);
 
@@ -290,8 +338,9 @@ describe('lemopt sweep', () => {
     expect(summary.methods.map((m) => [m.method, m.trials])).toEqual([
       ['sequential_attention', 2],
       ['random', 2],
+      ['greedy', 0],
     ]);
-    for (const method of summary.methods) {
+    for (const method of summary.methods.filter((m) => m.trials > 0)) {
       const own = result.rows.filter((r) => r.method === method.method);
       const memory = own.map((r) => ({ trial: r.trial, cost: r.memory_bytes, test_metric: r.test_metric }));
       const latency = own.map((r) => ({

@@ -7,6 +7,8 @@
  *   selection/           selection.json (the picks) and trace.jsonl (every round's weights)
  *   selected/            the fresh model trained on the selection: metrics, model.ckpt
  *   manifest.json        the feature-set manifest
+ *
+ * Budgets nothing fits fail before the first stage that trains.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,7 +28,8 @@ import {
   type Candidate,
 } from '../selection/candidates.js';
 import { CostModel, type SelectionCost } from '../selection/cost-model.js';
-import { resolveBudgets, type Budgets } from '../selection/budgets.js';
+import type { Budgets } from '../selection/budgets.js';
+import { assertBudgetsFit } from '../selection/picker.js';
 import type { LatencyCoefficients } from '../selection/latency.js';
 import type { SelectionRound } from '../selection/sequential-attention.js';
 import { selectCandidates, type OrderedPick, type SelectionHooks } from '../selection/select.js';
@@ -118,25 +121,14 @@ async function selectInFolder(config: RunConfig, options: RunOptions): Promise<R
   const choice = await selectBackend({ flag: options.backend, config: config.model.backend });
   log(describeBackend(choice));
   const dataset = await prepareDataset(config, { cacheDir: runDir });
-  const spec = embeddingSpec(
-    dataset.layout,
-    vocabularySizes(dataset.vocabularies),
-    config.model.embedding_dim,
-    config.selection.block_size,
-  );
+  // Budgets nothing fits fail here, before any calibration or training: memory as soon as
+  // the vocabularies are known, latency as soon as the latency model is.
+  const memoryCosts = runCosts(config, dataset);
+  assertBudgetsFit(config.selection, memoryCosts);
   const latency = await latencyModel(config, dataset, runDir, choice.backend, log);
-  const fullBlocks = configuredBlocks(
-    spec,
-    dataset.layout.groups.map((group) => group.dim),
-  );
-  const costs = new CostModel(
-    spec,
-    config.selection.dtype,
-    { user: config.model.user_tower, item: config.model.item_tower },
-    latency.coefficients,
-    fullBlocks,
-  );
-  const budgets = resolveBudgets(config.selection.budgets, costs.full());
+  const costs = memoryCosts.withLatency(latency.coefficients);
+  const budgets = assertBudgetsFit(config.selection, costs);
+  const { spec } = costs;
 
   const fullKey = configKey(config);
   const full = await trainStage(config, dataset, path.join(runDir, 'full'), fullKey, choice.backend, options);
@@ -183,6 +175,22 @@ async function selectInFolder(config: RunConfig, options: RunOptions): Promise<R
     manifest,
     groundTruth: await readGroundTruth(config.data.source),
   };
+}
+
+/** What the selections of a run cost: its tables at the configured dims, memory alone until a latency model is given. */
+export function runCosts(config: RunConfig, dataset: PreparedDataset): CostModel {
+  const spec = embeddingSpec(
+    dataset.layout,
+    vocabularySizes(dataset.vocabularies),
+    config.model.embedding_dim,
+    config.selection.block_size,
+  );
+  const fullBlocks = configuredBlocks(
+    spec,
+    dataset.layout.groups.map((group) => group.dim),
+  );
+  const towers = { user: config.model.user_tower, item: config.model.item_tower };
+  return new CostModel(spec, config.selection.dtype, towers, undefined, fullBlocks);
 }
 
 function splitMetrics(result: TrainResult): Manifest['metrics']['full'] {

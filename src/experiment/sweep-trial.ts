@@ -7,8 +7,10 @@
 import { prepareDataset } from '../data/dataset.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
-import { latencyModel, runSelection, trainStage } from './run.js';
-import type { SweepJob, SweepJobReply } from './sweep.js';
+import type { CostModel } from '../selection/cost-model.js';
+import { checkBudgets } from '../selection/picker.js';
+import { latencyModel, runCosts, runSelection, trainStage } from './run.js';
+import type { SweepJob, SweepJobReply, TrialSelection, UnaffordableTrial } from './sweep.js';
 import { configKey } from './train.js';
 
 function log(line: string): void {
@@ -25,12 +27,26 @@ async function run(job: SweepJob): Promise<SweepJobReply> {
   log(describeBackend(choice));
   if (job.kind === 'prepare') {
     const dataset = await prepareDataset(config, { cacheDir: job.dir });
+    const done = { type: 'done', backend: choice.backend, fingerprint: dataset.fingerprint } as const;
+    // As in `lemopt run`: memory budgets before calibrating, latency budgets before training.
+    const memoryCosts = runCosts(config, dataset);
+    const memoryFails = unaffordable(job.trials, memoryCosts);
+    if (memoryFails.length > 0) return { ...done, unaffordable: memoryFails };
     const latency = await latencyModel(config, dataset, job.dir, choice.backend, log);
-    return { type: 'done', backend: choice.backend, latency, fingerprint: dataset.fingerprint };
+    const costs = memoryCosts.withLatency(latency.coefficients);
+    return { ...done, latency, unaffordable: unaffordable(job.trials, costs) };
   }
   const dataset = await prepareDataset(config, { cacheDir: job.cacheDir });
   const full = await trainStage(config, dataset, job.dir, configKey(config), choice.backend, { log });
   return { type: 'done', backend: choice.backend, test: full.test };
+}
+
+/** The trials whose budgets not even one candidate fits under `costs`. */
+function unaffordable(trials: readonly TrialSelection[], costs: CostModel): UnaffordableTrial[] {
+  return trials.flatMap(({ id, selection }) => {
+    const problem = checkBudgets(selection, costs).nothingFits;
+    return problem === undefined ? [] : [{ id, problem }];
+  });
 }
 
 function reply(message: SweepJobReply, code: number): void {

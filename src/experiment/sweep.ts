@@ -10,6 +10,10 @@
  *   trials/<id>/             one run folder per trial (log.txt, error.txt when it failed)
  *   results.csv, results.parquet, summary.json   see sweep-results.ts
  *
+ * Budgets are checked before anything is trained (memory right after the vocabularies,
+ * latency once the latency model is known): a grid holding a budget nothing fits is refused
+ * whole, with every such budget named.
+ *
  * Before a trial runs, its folder gets copies of vocabulary.json, latency.json and its
  * seed's full/, so `runSelection` finds them finished under the same keys and goes straight
  * to selection. A trial sets train.seed to its seed and the full model's key includes
@@ -185,8 +189,17 @@ export function sweepDefinition(
 
 /** What a worker process is asked to do (src/experiment/sweep-trial.ts). */
 export type SweepJob =
-  /** Count the vocabularies into `dir` and make the latency model (calibrated into `dir` if need be). */
-  | { readonly kind: 'prepare'; readonly config: RunConfig; readonly dir: string; readonly backend?: string }
+  /**
+   * Count the vocabularies into `dir`, check the trials' budgets, and make the latency model
+   * (calibrated into `dir` if need be).
+   */
+  | {
+      readonly kind: 'prepare';
+      readonly config: RunConfig;
+      readonly dir: string;
+      readonly backend?: string;
+      readonly trials: readonly TrialSelection[];
+    }
   /** Train the full model into `dir` (vocabularies from `cacheDir`). */
   | {
       readonly kind: 'full';
@@ -198,11 +211,27 @@ export type SweepJob =
   /** `lemopt run` of the trial's config. */
   | { readonly kind: 'trial'; readonly config: RunConfig; readonly backend?: string };
 
+/** A trial's selection settings, what its budgets are checked with. */
+export interface TrialSelection {
+  readonly id: string;
+  readonly selection: RunConfig['selection'];
+}
+
+/** A trial whose budgets not even one candidate fits. */
+export interface UnaffordableTrial {
+  readonly id: string;
+  /** Picker.nothingFits: the budgets resolved and the cheapest candidate's cost. */
+  readonly problem: string;
+}
+
 export type SweepJobReply =
   | {
       readonly type: 'done';
       readonly backend: string;
+      /** prepare: undefined when the memory budgets already failed (nothing calibrated). */
       readonly latency?: LatencyModel;
+      /** prepare: the trials nothing fits, checked before the latency model when memory alone fails. */
+      readonly unaffordable?: readonly UnaffordableTrial[];
       readonly fingerprint?: string;
       readonly test?: EvalMetrics;
     }
@@ -403,14 +432,16 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
   const { sweep: _sweep, ...base } = config;
   const prepareStarted = performance.now();
   log(`sweep: ${trials.length} trials in ${dir}; preparing the vocabularies and the latency model`);
+  const selections = trials.map((trial) => ({ id: trial.id, selection: trial.config.selection }));
   const prepared = await runJob(
-    { kind: 'prepare', config: base, dir, backend: options.backend },
+    { kind: 'prepare', config: base, dir, backend: options.backend, trials: selections },
     path.join(dir, 'prepare.log'),
     memoryMb,
     embeddingThreads,
   ).catch((error: unknown) => {
     throw failure(error, `sweep preparation (see ${path.join(dir, 'prepare.log')})`);
   });
+  assertAffordable(trials, prepared, options.configFile);
   const backend = prepared.backend;
   const expected: Expected = { latency: prepared.latency!, fingerprint: prepared.fingerprint! };
   log(`sweep: prepared in ${seconds(prepareStarted)} (backend ${backend})`);
@@ -547,6 +578,32 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
     skipped: finished.size,
     seconds: total,
   };
+}
+
+/**
+ * Refuses the whole sweep when the budgets of any trial fit nothing (a grid with an
+ * impossible budget is a config mistake, better fixed before hours of trials than found
+ * in their results), naming each such budget as written, its trials and the cheapest
+ * candidate's cost.
+ */
+function assertAffordable(trials: readonly SweepTrial[], prepared: DoneReply, file: string): void {
+  const unaffordable = prepared.unaffordable ?? [];
+  if (unaffordable.length === 0) return;
+  const byId = new Map(trials.map((trial) => [trial.id, trial]));
+  // Per budget as written and its problem: the trials (methods and seeds) that share them.
+  const budgets = new Map<string, string[]>();
+  for (const { id, problem } of unaffordable) {
+    const trial = byId.get(id)!;
+    // Before the latency model is known only memory was checked.
+    const latency = prepared.latency && trial.latency !== null ? `, latency_us ${trial.latency}` : '';
+    const budget = `memory ${trial.memory}${latency}: ${problem}`;
+    budgets.set(budget, [...(budgets.get(budget) ?? []), id]);
+  }
+  const listed = [...budgets].map(([budget, ids]) => `${budget} (trials ${ids.join(', ')})`);
+  throw new LemoptError(
+    `${file}: sweep: ${unaffordable.length} of ${trials.length} trials have budgets nothing fits, ` +
+      `so none ran; remove them from the grid: ${listed.join('; ')}`,
+  );
 }
 
 /** An error's message, with its stack when it is a bug rather than an error in the input. */

@@ -31,6 +31,11 @@ export class CostModel {
     readonly fullBlocks: ArrayLike<number> = spec.tables.map((table) => table.numBlocks),
   ) {}
 
+  /** The same costs with a latency model (a run knows memory costs before its latency model). */
+  withLatency(latency: LatencyCoefficients): CostModel {
+    return new CostModel(this.spec, this.dtype, this.towers, latency, this.fullBlocks);
+  }
+
   /** Cost of a selection given as kept blocks per table. */
   cost(blocks: ArrayLike<number>): SelectionCost {
     const memoryBytes = selectionMemory(this.spec, activeDimsOf(this.spec, blocks), this.dtype).totalBytes;

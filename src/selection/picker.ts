@@ -7,10 +7,11 @@
  * fraction of each budget it uses (summed over the budgets set; of the full model's
  * memory when none is).
  */
+import type { SelectionConfig } from '../config/schema.js';
 import type { Candidate } from './candidates.js';
-import { blocksPerTable } from './candidates.js';
+import { blocksPerTable, enumerateCandidates } from './candidates.js';
 import { withCandidate, type CostModel, type SelectionCost } from './cost-model.js';
-import { describeBudgets, describeCost, withinBudgets, type Budgets } from './budgets.js';
+import { describeBudgets, describeCost, resolveBudgets, withinBudgets, type Budgets } from './budgets.js';
 import { LemoptError } from '../util/errors.js';
 
 export type PickRule = 'weight' | 'weight_per_cost';
@@ -183,7 +184,13 @@ export class Picker {
 
   /** Fails when not even one candidate fits, naming the cheapest. */
   assertSomethingFits(): void {
-    if (this.affordable().length > 0 || this.chosen.length > 0) return;
+    const problem = this.nothingFits();
+    if (problem !== undefined) throw nothingFitsError(problem);
+  }
+
+  /** Why not even one candidate fits, naming the cheapest; undefined when one does. */
+  nothingFits(): string | undefined {
+    if (this.affordable().length > 0 || this.chosen.length > 0) return undefined;
     const empty = blocksPerTable(this.costs.spec, this.candidates, []);
     const base = this.costs.cost(empty);
     let cheapest = this.candidates[0];
@@ -199,9 +206,42 @@ export class Picker {
       base.latencyUs > this.budgets.latencyUs
         ? ` (the model without embeddings already takes ${base.latencyUs.toFixed(2)} µs/example)`
         : '';
-    throw new LemoptError(
-      `selection.budgets: nothing fits ${describeBudgets(this.budgets)}: the cheapest candidate ` +
-        `'${cheapest.name}' costs ${describeCost(cost)}${baseNote}`,
+    return (
+      `nothing fits ${describeBudgets(this.budgets)}: the cheapest candidate ` +
+      `'${cheapest.name}' costs ${describeCost(cost)}${baseNote}`
     );
   }
+}
+
+function nothingFitsError(problem: string): LemoptError {
+  return new LemoptError(`selection.budgets: ${problem}`);
+}
+
+export interface BudgetCheck {
+  /** The budgets, shares resolved against the full model's cost. */
+  readonly budgets: Budgets;
+  /** Why not even one candidate fits them (Picker.nothingFits); undefined when one does. */
+  readonly nothingFits?: string;
+}
+
+/**
+ * Resolves a selection's budgets and checks that at least one candidate fits them, which
+ * needs no training: a run does it as soon as the costs are known. Costs without a latency
+ * model check the memory budget alone, so it can fail right after the vocabularies, before
+ * any calibration.
+ */
+export function checkBudgets(selection: SelectionConfig, costs: CostModel): BudgetCheck {
+  const { memory } = selection.budgets;
+  const budgets = resolveBudgets(costs.latency ? selection.budgets : { memory }, costs.full());
+  // Method 'all' keeps every candidate whatever the budgets.
+  if (selection.method === 'all') return { budgets };
+  const candidates = enumerateCandidates(costs.spec, selection.unit, costs.fullBlocks);
+  return { budgets, nothingFits: new Picker(candidates, costs, budgets, selection.pick).nothingFits() };
+}
+
+/** checkBudgets, failing with the picker's message when nothing fits. */
+export function assertBudgetsFit(selection: SelectionConfig, costs: CostModel): Budgets {
+  const { budgets, nothingFits } = checkBudgets(selection, costs);
+  if (nothingFits !== undefined) throw nothingFitsError(nothingFits);
+  return budgets;
 }
