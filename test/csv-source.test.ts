@@ -103,6 +103,22 @@ describe('CsvSource', () => {
     expect((await readAll(source)).columns.column_3).toEqual(['Animation|Comedy', 'Adventure']);
   });
 
+  it("sniffs a .csv file's delimiter and a missing header only when asked", async () => {
+    const file = await write('.csv', '1;2;2\n3;4;5\n');
+    expect(await (await open(file)).dialect()).toEqual({
+      delimiter: ',',
+      quote: '"',
+      header: true,
+      encoding: 'utf8',
+      sniffed: { delimiter: false, header: false },
+    });
+    expect(await (await open(file, { sniff: true })).dialect()).toMatchObject({
+      delimiter: ';',
+      header: false,
+      sniffed: { delimiter: true, header: true },
+    });
+  });
+
   it('sniffs from consistent counts, not from list separators', () => {
     expect(sniffDelimiter('movieId,title,genres\n1,Toy Story,A|B|C\n2,Heat,D\n', true, '"')).toBe(',');
     expect(sniffDelimiter('1::Toy::A|B\n2::Heat::C|D|E\n', true, '"')).toBe('::');
@@ -270,7 +286,10 @@ describe('CsvSource', () => {
     const emptyGzip = await write('.csv.gz', gzipSync(''));
     expect((await errorOf(open(emptyGzip))).message).toBe(`${emptyGzip}: the file is empty`);
     const duplicate = await write('.csv', 'a,b,a\n1,2,3\n');
-    expect((await errorOf(open(duplicate))).message).toBe(`${duplicate}: the header names column 'a' twice`);
+    expect((await errorOf(open(duplicate))).message).toBe(
+      `${duplicate}: the header names column 'a' twice ` +
+        '(a file without a header row? use --no-header, or data.csv.header: false in a config)',
+    );
   });
 
   it('reads a header-only file as zero rows', async () => {

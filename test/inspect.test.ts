@@ -1,5 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { formatInspectReport, inspectSource, nameWords, type ColumnReport } from '../src/data/inspect.js';
+import { writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import yargs from 'yargs';
+import { csvOptionsFromArgs, inspectCommand } from '../src/cli/commands/inspect.js';
+import { UsageError } from '../src/cli/usage.js';
+import {
+  formatInspectReport,
+  inspectSource,
+  nameWords,
+  type ColumnReport,
+  type InspectReport,
+} from '../src/data/inspect.js';
 import { HyperLogLog, SpaceSaving, ValueCounter } from '../src/data/sketch.js';
 import type {
   Cell,
@@ -10,6 +20,8 @@ import type {
   SourceSchema,
 } from '../src/data/types.js';
 import { LemoptError } from '../src/util/errors.js';
+import { arrowTable, writeArrowFile } from './support/arrow-fixtures.js';
+import { makeTempDir, type TempDir } from './support/tmp.js';
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -478,4 +490,202 @@ it('nameWords splits snake, camel and acronyms', () => {
   expect(nameWords('movieId')).toEqual(['movie', 'id']);
   expect(nameWords('event_time')).toEqual(['event', 'time']);
   expect(nameWords('HTTPStatus')).toEqual(['http', 'status']);
+});
+
+// ---------------------------------------------------------------------------------------
+// `lemopt inspect` on CSV files: reading options and sniffing
+
+/** `lemopt inspect ARGS`, run in this process; resolves to what it prints. */
+async function runInspect(...args: string[]): Promise<string> {
+  let printed = '';
+  const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    printed += String(chunk);
+    return true;
+  });
+  try {
+    await yargs(['inspect', ...args, '--quiet'])
+      .command(inspectCommand)
+      .strict()
+      .fail((message, error) => {
+        throw error ?? new UsageError(message);
+      })
+      .parseAsync();
+  } finally {
+    write.mockRestore();
+  }
+  return printed;
+}
+
+async function inspectJson(...args: string[]): Promise<InspectReport> {
+  return JSON.parse(await runInspect(...args, '--json')) as InspectReport;
+}
+
+/** Criteo's train.txt layout: label, 13 integers, 26 hex strings; tab-separated, no header, empty = missing. */
+function criteoRows(count: number): string[][] {
+  const rand = rng(11);
+  const vocabularies = Array.from({ length: 26 }, (_, j) =>
+    Array.from({ length: 3 + 4 * j }, () => (0xa0000000 + Math.floor(rand() * 0x50000000)).toString(16)),
+  );
+  return Array.from({ length: count }, () => [
+    String(rand() < 0.25 ? 1 : 0),
+    ...Array.from({ length: 13 }, () => (rand() < 0.1 ? '' : String(Math.floor(rand() * 30)))),
+    ...vocabularies.map((vocabulary) =>
+      rand() < 0.05 ? '' : vocabulary[Math.floor(rand() * vocabulary.length)],
+    ),
+  ]);
+}
+
+describe('lemopt inspect on CSV files', () => {
+  let tmp: TempDir;
+  const criteo = criteoRows(500);
+
+  async function write(name: string, text: string): Promise<string> {
+    const file = tmp.file(name);
+    await writeFile(file, text);
+    return file;
+  }
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('lemopt-inspect-');
+    await write('train.txt', criteo.map((row) => row.join('\t')).join('\n') + '\n');
+  });
+  afterAll(() => tmp.remove());
+
+  function expectCriteoColumns(report: InspectReport): void {
+    expect(report.rows).toBe(500);
+    expect(report.columns.map((c) => c.name)).toEqual(
+      Array.from({ length: 40 }, (_, j) => `column_${j + 1}`),
+    );
+    expect(report.columns.map((c) => c.type)).toEqual([
+      ...Array<string>(14).fill('int'),
+      ...Array<string>(26).fill('string'),
+    ]);
+    report.columns.forEach((column, j) => {
+      const values = criteo.map((row) => row[j]).filter((value) => value !== '');
+      expect(column.cardinality, column.name).toBe(new Set(values).size);
+      expect(column.nullCount, column.name).toBe(500 - values.length);
+    });
+  }
+
+  it('reads a headerless tab-separated Criteo-like file with --no-header --delimiter \\t', async () => {
+    const report = await inspectJson(tmp.file('train.txt'), '--no-header', '--delimiter', '\\t');
+    expectCriteoColumns(report);
+    expect(report.csv).toEqual({ delimiter: '\t', header: false, quote: '"', encoding: 'utf8', sniffed: [] });
+  });
+
+  it('sniffs the tab and the missing header of the same file, and says so', async () => {
+    const report = await inspectJson(tmp.file('train.txt'));
+    expectCriteoColumns(report);
+    expect(report.csv).toMatchObject({ delimiter: '\t', header: false, sniffed: ['delimiter', 'header'] });
+    const text = await runInspect(tmp.file('train.txt'));
+    expect(text.split('\n').slice(1, 3)).toEqual([
+      'delimiter: tab (sniffed)',
+      'header: none (sniffed; use --header to override)',
+    ]);
+  });
+
+  it.each([
+    ['names over typed columns', 'user_id,age,score,country\n1,34,0.5,fr\n2,34,1.25,de\n3,51,2.5,fr\n'],
+    ['numbers as names over numbers', 'year,2019,2020\nsales,10,12\ncosts,10,9\n'],
+    ["pandas' integer names over floats", '0,1,2\n0.5,1.5,2.5\n0.25,0.75,1.0\n'],
+    ['names over strings only', 'user,item\nu1,i1\nu1,i2\n'],
+  ])('keeps the header of a comma CSV: %s', async (_what, content) => {
+    const file = await write('normal.csv', content);
+    const report = await inspectJson(file);
+    expect(report.csv).toMatchObject({ delimiter: ',', header: true, sniffed: ['delimiter'] });
+    expect(report.columns.map((c) => c.name)).toEqual(content.split('\n')[0].split(','));
+    expect((await runInspect(file)).split('\n').slice(1, 3)).toEqual([
+      'delimiter: comma (sniffed)',
+      'header: first line',
+    ]);
+  });
+
+  it.each([
+    [';', 'semicolon', 'semicolon.csv'],
+    ['|', 'pipe', 'pipe.txt'],
+  ])('sniffs the delimiter %j', async (delimiter, name, file) => {
+    const rows = [
+      ['user', 'tags', 'price'],
+      ['u1', 'a,b', '1,5'],
+      ['u2', 'c', '2,25'],
+      ['u3', 'a', '3'],
+    ];
+    const path = await write(file, rows.map((row) => row.join(delimiter)).join('\n') + '\n');
+    const report = await inspectJson(path);
+    expect(report.csv).toMatchObject({ delimiter, header: true, sniffed: ['delimiter'] });
+    expect(report.columns.map((c) => c.name)).toEqual(['user', 'tags', 'price']);
+    expect((await runInspect(path)).split('\n')[1]).toBe(`delimiter: ${name} (sniffed)`);
+  });
+
+  it('sniffs a missing header from a fraction above a float column', async () => {
+    const file = await write('floats.csv', '0.5,3,x\n1.5,4,y\n2.25,5,z\n');
+    const report = await inspectJson(file);
+    expect(report.csv).toMatchObject({ header: false, sniffed: ['delimiter', 'header'] });
+    expect(report.rows).toBe(3);
+  });
+
+  it('lets explicit options beat sniffing', async () => {
+    const file = await write('explicit.txt', '1;2;2\n3;4;5\n6;7;8\n');
+    const sniffed = await inspectJson(file);
+    expect(sniffed.csv).toMatchObject({ delimiter: ';', header: false, sniffed: ['delimiter', 'header'] });
+    expect(sniffed.columns).toHaveLength(3);
+
+    const explicit = await inspectJson(file, '--delimiter', ',', '--header');
+    expect(explicit.csv).toMatchObject({ delimiter: ',', header: true, sniffed: [] });
+    expect(explicit.columns.map((c) => c.name)).toEqual(['1;2;2']);
+    expect(explicit.rows).toBe(2);
+
+    const tabs = await inspectJson(tmp.file('train.txt'), '--delimiter', 'tab');
+    expect(tabs.csv).toMatchObject({ delimiter: '\t', header: false, sniffed: ['header'] });
+  });
+
+  it('takes --quote, --encoding and --null-values as the config does', async () => {
+    const file = tmp.file('latin1.csv');
+    await writeFile(file, Buffer.from("name,n\n'caf\xe9, bar',-1\nx,2\n", 'latin1'));
+    const report = await inspectJson(file, '--quote', "'", '--encoding', 'latin1', '--null-values=-1,NA');
+    expect(report.columns.find((c) => c.name === 'name')?.top.map((t) => t.value)).toContain('caf\xe9, bar');
+    expect(report.columns.find((c) => c.name === 'n')?.nullCount).toBe(1);
+    expect(csvOptionsFromArgs({})).toEqual({
+      delimiter: undefined,
+      header: undefined,
+      quote: '"',
+      encoding: 'utf8',
+      nullValues: ['', 'NA', 'NaN', 'null', 'NULL'],
+      sniff: true,
+    });
+  });
+
+  it.each([['ab'], ['\\t\\t'], ['']])('rejects --delimiter %j with a usage error', async (delimiter) => {
+    await expect(runInspect(tmp.file('train.txt'), '--delimiter', delimiter)).rejects.toThrow(
+      new UsageError(
+        `--delimiter takes one character, \\t or tab, comma, semicolon, pipe; got '${delimiter}'`,
+      ),
+    );
+  });
+
+  it('rejects a --quote of more than one character', async () => {
+    await expect(runInspect(tmp.file('train.txt'), '--quote', '""')).rejects.toThrow(
+      new UsageError(`--quote takes one character; got '""'`),
+    );
+  });
+
+  it('refuses CSV options for a file of another format', async () => {
+    const file = tmp.file('table.arrow');
+    await writeArrowFile(file, arrowTable(10));
+    await expect(runInspect(file, '--no-header', '--null-values', 'NA')).rejects.toThrow(
+      new UsageError(`--no-header, --null-values: options for CSV files, and ${file} is not one`),
+    );
+  });
+
+  it('names --no-header when a header names a column twice', async () => {
+    const file = await write('twice.csv', 'x,y,x\n1,2,3\n');
+    await expect(runInspect(file)).rejects.toThrow(
+      new LemoptError(
+        `${file}: the header names column 'x' twice ` +
+          '(a file without a header row? use --no-header, or data.csv.header: false in a config)',
+      ),
+    );
+    const headerless = await inspectJson(file, '--no-header');
+    expect(headerless.columns.map((c) => c.name)).toEqual(['column_1', 'column_2', 'column_3']);
+  });
 });

@@ -9,7 +9,7 @@ import { parseByteSize, parsePercent } from './size.js';
 const positiveInt = z.number().int().positive();
 const fraction = z.number().min(0).max(1);
 
-const csvSchema = z.strictObject({
+export const csvSchema = z.strictObject({
   delimiter: z.string().min(1).optional(),
   header: z.boolean().default(true),
   quote: z.string().length(1).default('"'),

@@ -8,6 +8,7 @@ import type { Cell, ColumnSchema, DataSource, Scalar } from './types.js';
 import { typeToString } from './types.js';
 import { LemoptError } from '../util/errors.js';
 import { HyperLogLog, ValueCounter, type CountKey } from './sketch.js';
+import { CsvSource, type Dialect } from './sources/csv.js';
 
 export interface InspectOptions {
   /** Distinct values counted exactly per column before switching to sketches. Default 100_000. */
@@ -115,10 +116,23 @@ export interface ColumnReport {
   suggestion: Suggestion;
 }
 
+/** How a CSV source was read. */
+export interface CsvReport {
+  delimiter: string;
+  header: boolean;
+  /** false: quoting off. */
+  quote: string | false;
+  encoding: string;
+  /** The settings read off the first lines rather than given or defaulted. */
+  sniffed: ('delimiter' | 'header')[];
+}
+
 export interface InspectReport {
   version: 1;
   location: string;
   files: string[];
+  /** CSV sources only. */
+  csv?: CsvReport;
   rows: number;
   exactLimit: number;
   topK: number;
@@ -413,12 +427,38 @@ export async function inspectSource(
     version: 1,
     location: source.location,
     files: [...source.files],
+    ...(source instanceof CsvSource && { csv: csvReport(await source.dialect()) }),
     rows,
     exactLimit,
     topK,
     elapsedMs: Math.round(performance.now() - started),
     columns: accs.map((acc) => columnReport(acc, rows, topK)),
   };
+}
+
+function csvReport(dialect: Dialect): CsvReport {
+  const { delimiter, header, quote, encoding, sniffed } = dialect;
+  const sniffedNames = (['delimiter', 'header'] as const).filter((name) => sniffed[name]);
+  return { delimiter, header, quote, encoding, sniffed: sniffedNames };
+}
+
+const DELIMITER_NAMES: ReadonlyMap<string, string> = new Map([
+  ['\t', 'tab'],
+  [',', 'comma'],
+  [';', 'semicolon'],
+  ['|', 'pipe'],
+]);
+
+/** 'tab', 'comma', 'semicolon', 'pipe', or the delimiter quoted. */
+export function delimiterName(delimiter: string): string {
+  return DELIMITER_NAMES.get(delimiter) ?? `'${delimiter}'`;
+}
+
+/** The delimiter a name from delimiterName, `\t` or one character stands for; undefined for anything else. */
+export function parseDelimiterName(text: string): string | undefined {
+  if (text === '\\t') return '\t';
+  for (const [delimiter, name] of DELIMITER_NAMES) if (text === name) return delimiter;
+  return [...text].length === 1 ? text : undefined;
 }
 
 function isoOf(ms: number): string {
@@ -878,9 +918,16 @@ function nullCell(c: ColumnReport): string {
   return `${(c.nullRate * 100).toFixed(1)}%`;
 }
 
+function csvLines(csv: CsvReport): string[] {
+  const delimiter = `delimiter: ${delimiterName(csv.delimiter)}${csv.sniffed.includes('delimiter') ? ' (sniffed)' : ''}`;
+  let header = csv.header ? 'header: first line' : 'header: none';
+  if (csv.sniffed.includes('header')) header += ' (sniffed; use --header to override)';
+  return [delimiter, header];
+}
+
 /**
- * A fixed-width table for a terminal: one row per column, then the notes. `~` marks
- * estimates (HyperLogLog cardinality, Space-Saving counts).
+ * A fixed-width table for a terminal: how a CSV was read, one row per column, then the
+ * notes. `~` marks estimates (HyperLogLog cardinality, Space-Saving counts).
  */
 export function formatInspectReport(report: InspectReport): string {
   const header = ['column', 'type', 'nulls', 'distinct', 'stats', 'top values (count)', 'suggestion'];
@@ -907,6 +954,7 @@ export function formatInspectReport(report: InspectReport): string {
   const files = report.files.length === 1 ? '1 file' : `${report.files.length} files`;
   const out: string[] = [
     `${report.location}: ${formatInt(report.rows)} rows, ${report.columns.length} columns, ${files} (${report.elapsedMs} ms)`,
+    ...(report.csv ? csvLines(report.csv) : []),
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),

@@ -9,6 +9,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse, type Parser } from 'csv-parse';
+import { parse as parseText } from 'csv-parse/sync';
 import { LemoptError, errorMessage } from '../../util/errors.js';
 import {
   type Cell,
@@ -20,9 +21,12 @@ import {
 import { FileSource, fileError, openFile, openFileSource } from './common.js';
 
 export interface CsvOptions {
-  /** Field separator. Default: ',' for .csv, tab for .tsv, else sniffed from the first lines. */
+  /** Field separator. Default: ',' for .csv, tab for .tsv (unless `sniff`), else sniffed from the first lines. */
   readonly delimiter?: string;
-  /** Whether the first line names the columns. Default true; without it columns are column_1..n. */
+  /**
+   * Whether the first line names the columns. Default true, or with `sniff` false when the
+   * first line is clearly data; without a header the columns are column_1..n.
+   */
   readonly header?: boolean;
   /** Quote character. Default '"'; '' turns quoting off. */
   readonly quote?: string;
@@ -30,6 +34,12 @@ export interface CsvOptions {
   readonly encoding?: BufferEncoding;
   /** Cell values read as null. Default ['', 'NA', 'NaN', 'null', 'NULL']. */
   readonly nullValues?: readonly string[];
+  /**
+   * Read what `delimiter` and `header` leave unset off the first lines, whatever the
+   * extension (see chooseDelimiter, firstRowIsData). Default false: .csv reads with ',',
+   * .tsv with tab, and the first line is the header unless `header` is false.
+   */
+  readonly sniff?: boolean;
 }
 
 export const DEFAULT_NULL_VALUES: readonly string[] = ['', 'NA', 'NaN', 'null', 'NULL'];
@@ -44,11 +54,13 @@ const MAX_RECORD_CHARS = 64 * 1024 * 1024;
 
 type CsvKind = 'int' | 'float' | 'bool' | 'string';
 
-interface Dialect {
+export interface Dialect {
   readonly delimiter: string;
   readonly quote: string | false;
   readonly header: boolean;
   readonly encoding: BufferEncoding;
+  /** Which of delimiter and header were read off the first lines rather than given or defaulted. */
+  readonly sniffed: { readonly delimiter: boolean; readonly header: boolean };
 }
 
 interface Layout {
@@ -62,6 +74,29 @@ interface Layout {
 const INT_PATTERN = /^\s*[+-]?\d+\s*$/;
 const FLOAT_PATTERN = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 const BOOL_PATTERN = /^(true|false)$/i;
+/** The kinds a column is inferred as when all its values fit, in order of preference. */
+const TYPED_KINDS: readonly CsvKind[] = ['int', 'float', 'bool'];
+
+/** Whether a (non-null) text can be a value of a column of `kind`. */
+function fitsKind(kind: CsvKind, text: string): boolean {
+  switch (kind) {
+    case 'int':
+      return INT_PATTERN.test(text) && Number.isSafeInteger(Number(text));
+    case 'float':
+      // Integers beyond 2^53 (64-bit ids) would lose digits as numbers: they stay strings.
+      return FLOAT_PATTERN.test(text) && !(INT_PATTERN.test(text) && !Number.isSafeInteger(Number(text)));
+    case 'bool':
+      return BOOL_PATTERN.test(text);
+    case 'string':
+      return true;
+  }
+}
+
+/** A setting and whether it was read off the file's first lines. */
+interface Choice<T> {
+  readonly value: T;
+  readonly sniffed: boolean;
+}
 
 export class CsvSource extends FileSource {
   private readonly options: CsvOptions;
@@ -130,28 +165,17 @@ export class CsvSource extends FileSource {
   }
 
   private inferKind(sample: readonly string[][], column: number): CsvKind {
-    let canInt = true;
-    let canFloat = true;
-    let canBool = true;
+    let kinds = TYPED_KINDS;
     let seen = false;
     for (const row of sample) {
       const value = row[column];
       if (this.isNull(value)) continue;
       seen = true;
-      if (canInt && !(INT_PATTERN.test(value) && Number.isSafeInteger(Number(value)))) {
-        canInt = false;
-        // Integers beyond 2^53 (64-bit ids) would lose digits as numbers: keep them as strings.
-        if (INT_PATTERN.test(value)) canFloat = false;
-      }
-      if (canFloat && !FLOAT_PATTERN.test(value)) canFloat = false;
-      if (canBool && !BOOL_PATTERN.test(value)) canBool = false;
-      if (!canInt && !canFloat && !canBool) return 'string';
+      if (!kinds.every((kind) => fitsKind(kind, value)))
+        kinds = kinds.filter((kind) => fitsKind(kind, value));
+      if (kinds.length === 0) return 'string';
     }
-    if (!seen) return 'string';
-    if (canInt) return 'int';
-    if (canFloat) return 'float';
-    if (canBool) return 'bool';
-    return 'string';
+    return seen ? kinds[0] : 'string';
   }
 
   private isNull(value: string): boolean {
@@ -163,20 +187,78 @@ export class CsvSource extends FileSource {
     if (!Buffer.isEncoding(encoding)) throw new LemoptError(`${file}: unknown text encoding '${encoding}'`);
     const quoteOption = this.options.quote ?? '"';
     const quote = quoteOption === '' ? false : quoteOption;
-    const header = this.options.header ?? true;
     const head = await readHead(file, SNIFF_BYTES);
     let text = head.bytes.toString(encoding);
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     if (text.startsWith('\u00ef\u00bb\u00bf')) text = text.slice(3); // UTF-8 BOM read as Latin-1
     if (text.trim() === '') throw new LemoptError(`${file}: the file is empty`);
-    let delimiter = this.options.delimiter;
-    if (delimiter === undefined) {
-      const lower = file.toLowerCase().replace(/\.gz$/, '');
-      if (lower.endsWith('.csv')) delimiter = ',';
-      else if (lower.endsWith('.tsv')) delimiter = '\t';
-      else delimiter = sniffDelimiter(text, head.complete, quote);
+    const lines = headLines(text, head.complete);
+    const delimiter = this.chooseDelimiter(file, lines, quote);
+    const header = this.chooseHeader(lines, delimiter.value, quote);
+    return {
+      delimiter: delimiter.value,
+      quote,
+      header: header.value,
+      encoding,
+      sniffed: { delimiter: delimiter.sniffed, header: header.sniffed },
+    };
+  }
+
+  /**
+   * The delimiter given; else the extension's (',' for .csv, tab for .tsv) unless sniffing;
+   * else the one that splits every sampled line into the same number (> 1) of fields,
+   * preferring the extension's; else the extension's, or the best split of the first line.
+   */
+  private chooseDelimiter(file: string, lines: readonly string[], quote: string | false): Choice<string> {
+    if (this.options.delimiter !== undefined) return { value: this.options.delimiter, sniffed: false };
+    const byExtension = extensionDelimiter(file);
+    if (byExtension !== undefined && !this.options.sniff) return { value: byExtension, sniffed: false };
+    const fits = delimiterFits(lines, quote);
+    const best = fits.find((fit) => fit.consistent && fit.delimiter === byExtension) ?? fits[0];
+    if (best?.consistent) return { value: best.delimiter, sniffed: true };
+    return { value: byExtension ?? best?.delimiter ?? ',', sniffed: false };
+  }
+
+  /** The header setting given; else, when sniffing, none only when the first row is clearly data. */
+  private chooseHeader(lines: readonly string[], delimiter: string, quote: string | false): Choice<boolean> {
+    if (this.options.header !== undefined || !this.options.sniff) {
+      return { value: this.options.header ?? true, sniffed: false };
     }
-    return { delimiter, quote, header, encoding };
+    let records: string[][];
+    try {
+      records = parseText(lines.join('\n'), {
+        delimiter,
+        quote,
+        relax_quotes: true,
+        relax_column_count: true,
+      });
+    } catch {
+      return { value: true, sniffed: false }; // unsure: a header
+    }
+    const data = this.firstRowIsData(records);
+    return { value: !data, sniffed: data };
+  }
+
+  /**
+   * Whether the first record is clearly data, not a header: every value in it fits the type
+   * its column has in the records below (no name above a numeric or boolean column), and
+   * it repeats a value (a header's names are distinct) or holds a fraction above a float
+   * column (no column is named like 0.25). A header of numbers above numbers (2019, 2020;
+   * 0, 1, 2 as pandas writes) has neither, so it stays a header.
+   */
+  private firstRowIsData(records: readonly string[][]): boolean {
+    const [first, ...below] = records;
+    if (first === undefined || below.length === 0) return false;
+    if (below.some((row) => row.length !== first.length)) return false;
+    const kinds = first.map((_, column) => this.inferKind(below, column));
+    const present = first.flatMap((value, column) =>
+      this.isNull(value) ? [] : [{ value, kind: kinds[column] }],
+    );
+    if (!present.every(({ value, kind }) => fitsKind(kind, value))) return false;
+    const names = new Set(present.map(({ value }) => value.trim()));
+    const repeats = names.size < present.length;
+    const fraction = present.some(({ value, kind }) => kind === 'float' && !INT_PATTERN.test(value));
+    return repeats || fraction;
   }
 
   /**
@@ -360,7 +442,12 @@ function makeBuilder(
 function checkUniqueNames(file: string, names: readonly string[]): void {
   const seen = new Set<string>();
   for (const name of names) {
-    if (seen.has(name)) throw new LemoptError(`${file}: the header names column '${name}' twice`);
+    if (seen.has(name)) {
+      throw new LemoptError(
+        `${file}: the header names column '${name}' twice ` +
+          '(a file without a header row? use --no-header, or data.csv.header: false in a config)',
+      );
+    }
     seen.add(name);
   }
 }
@@ -579,29 +666,50 @@ async function* recordChunks(stream: Readable): AsyncGenerator<string[][]> {
   }
 }
 
+/** The complete, non-empty lines of the start of a file. */
+function headLines(text: string, complete: boolean): string[] {
+  const lines = text.split(/\r?\n/);
+  if (!complete) lines.pop(); // the last line may be cut
+  return lines.filter((line) => line.length > 0);
+}
+
+function extensionDelimiter(file: string): string | undefined {
+  const lower = file.toLowerCase().replace(/\.gz$/, '');
+  if (lower.endsWith('.csv')) return ',';
+  if (lower.endsWith('.tsv')) return '\t';
+  return undefined;
+}
+
+interface DelimiterFit {
+  readonly delimiter: string;
+  /** Splits every sampled line into as many fields as the first. */
+  readonly consistent: boolean;
+  readonly fields: number;
+}
+
+/**
+ * The delimiters that split the first line (quotes respected), best first: consistent
+ * splits before the others, then more fields, then SNIFF_DELIMITERS order.
+ */
+function delimiterFits(lines: readonly string[], quote: string | false): DelimiterFit[] {
+  const sampled = lines.slice(0, SNIFF_LINES);
+  const fits: DelimiterFit[] = [];
+  for (const delimiter of SNIFF_DELIMITERS) {
+    const counts = sampled.map((line) => countOutsideQuotes(line, delimiter, quote));
+    const first = counts[0] ?? 0;
+    if (first === 0) continue;
+    fits.push({ delimiter, consistent: counts.every((count) => count === first), fields: first + 1 });
+  }
+  // Array.prototype.sort is stable: ties keep SNIFF_DELIMITERS order.
+  return fits.sort((a, b) => Number(b.consistent) - Number(a.consistent) || b.fields - a.fields);
+}
+
 /**
  * Picks the delimiter that splits the first line into the most fields and the next lines
  * into as many (quotes respected). Falls back to ',' for a single-column file.
  */
 export function sniffDelimiter(text: string, complete: boolean, quote: string | false): string {
-  const lines = text.split(/\r?\n/);
-  if (!complete) lines.pop(); // the last line may be cut
-  const sampled = lines.filter((line) => line.length > 0).slice(0, SNIFF_LINES);
-  let best = ',';
-  let bestScore = -1;
-  for (const delimiter of SNIFF_DELIMITERS) {
-    const counts = sampled.map((line) => countOutsideQuotes(line, delimiter, quote));
-    const headerCount = counts[0] ?? 0;
-    if (headerCount === 0) continue;
-    const consistent = counts.every((count) => count === headerCount);
-    // Consistent splits win over inconsistent ones, then more fields win, then list order.
-    const score = (consistent ? 1e6 : 0) + headerCount;
-    if (score > bestScore) {
-      best = delimiter;
-      bestScore = score;
-    }
-  }
-  return best;
+  return delimiterFits(headLines(text, complete), quote)[0]?.delimiter ?? ',';
 }
 
 function countOutsideQuotes(line: string, delimiter: string, quote: string | false): number {
