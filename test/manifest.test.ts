@@ -125,6 +125,41 @@ describe('validateManifest', () => {
     expect(problemsOf([])).toBe('runs/x/manifest.json: /: must be object, got an array');
   });
 
+  it('accepts why selection stopped and what did not fit, and checks them; older manifests have neither', () => {
+    expect(manifest.stopped).toBeUndefined();
+    const entry = {
+      candidate: 'category#1',
+      group: 'category',
+      block: 1,
+      tower: 'item',
+      weight: 0.31,
+      round: 4,
+      rounds: [3, 4],
+      cost: { memory_bytes: 9_000, latency_us: 0.2 },
+      budget_left: { memory_bytes: 4_000, latency_us: 1.5 },
+      blocked_by: 'memory',
+      fits_with_fewer_dims: null,
+      fits_as_int8: { dim: 8, dtype: 'int8', memory_bytes: 3_500, latency_us: 0.2 },
+    };
+    const stopped = { reason: 'budget_full', unused_budget: { memory_bytes: 120, latency_us: null } };
+    const valid = broken((json) => {
+      json.stopped = stopped;
+      json.did_not_fit = [entry];
+    });
+    expect(problemsOf(valid)).toBe('(valid)');
+    const invalid = broken((json) => {
+      json.stopped = { ...stopped, reason: 'tired' };
+      json.did_not_fit = [{ ...entry, blocked_by: 'luck', fits_as_int8: { ...entry.fits_as_int8, dim: 0 } }];
+    });
+    expect(problemsOf(invalid)).toBe(
+      [
+        'runs/x/manifest.json: /stopped/reason: must be one of budget_full, all_selected, max_candidates, got "tired"',
+        'runs/x/manifest.json: /did_not_fit/0/blocked_by: must be one of memory, latency, memory_and_latency, other_tower, got "luck"',
+        'runs/x/manifest.json: /did_not_fit/0/fits_as_int8/dim: must be >= 1, got 0',
+      ].join('\n'),
+    );
+  });
+
   it('checks metrics by their kind', () => {
     const value = broken((json) => {
       const metrics = json.metrics as { full: { test: Record<string, unknown> } };

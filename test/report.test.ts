@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
+import { formatBytes } from '../src/config/size.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { readManifest, type Manifest } from '../src/experiment/manifest.js';
 import { writeReport, type ReportResult } from '../src/experiment/report.js';
@@ -168,7 +169,17 @@ describe('lemopt report on a run folder', () => {
     expect(candidates).toHaveLength(16);
     const weights = plots.get('attention-weights')!;
     expect(marksOf(weights, 'rect')).toHaveLength(candidates.length * runRounds.length);
-    expect(marksOf(weights, 'symbol')).toHaveLength(runRounds.flatMap((round) => round.picks).length);
+    const symbols = marksOf(weights, 'symbol');
+    const rings = symbols.filter((label) => label.includes('did not fit'));
+    expect(symbols.length - rings.length).toBe(runRounds.flatMap((round) => round.picks).length);
+    // A black ring in every round a candidate was scored above the pick but did not fit.
+    const passedOver = runManifest.did_not_fit!.flatMap((entry) =>
+      entry.rounds.map((round) => `${round} ${entry.candidate}`),
+    );
+    expect(passedOver.length).toBeGreaterThan(0);
+    expect(rings.map((label) => `${fields(label).round} ${fields(label).candidate}`).sort()).toEqual(
+      passedOver.sort(),
+    );
     // Every group: a bar of kept dims and/or one of dropped dims.
     const dims = marksOf(plots.get('group-dims')!, 'rect').map(fields);
     for (const group of runManifest.kept)
@@ -218,6 +229,25 @@ describe('lemopt report on a run folder', () => {
       selected.test.auc.toFixed(4),
     ]);
     expect(tableRows(html, 'selection-order')).toHaveLength(runManifest.selection_order.length);
+  });
+
+  it('tables what did not fit, why selection stopped and the budget it left unused', async () => {
+    const html = await readFile(runReport.file, 'utf8');
+    const { stopped, did_not_fit: didNotFit, budgets, cost } = runManifest;
+    expect(stopped?.reason).toBe('budget_full');
+    expect(tableRows(html, 'overview')).toContainEqual(['stopped', 'nothing left fits the budgets']);
+    const [memory, latency] = tableRows(html, 'cost');
+    expect(memory[7]).toBe(formatBytes(budgets.memory_bytes! - cost.selected.predicted.memory_bytes));
+    expect(latency[7]).toBe(`${stopped!.unused_budget.latency_us!.toFixed(2)} µs`);
+    const rows = tableRows(html, 'did-not-fit');
+    expect(rows.map((row) => row[0])).toEqual(didNotFit!.map((entry) => entry.candidate));
+    for (const [i, entry] of didNotFit!.entries())
+      expect(rows[i].slice(1, 5)).toEqual([
+        entry.tower,
+        entry.weight.toFixed(4),
+        entry.rounds.join(', '),
+        formatBytes(entry.cost.memory_bytes),
+      ]);
   });
 });
 

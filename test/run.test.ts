@@ -6,6 +6,9 @@ import type { RunConfig } from '../src/config/schema.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { readManifest, validateManifest } from '../src/experiment/manifest.js';
 import { runSelection } from '../src/experiment/run.js';
+import { summary } from '../src/cli/commands/run.js';
+import type { DidNotFitEntry, Manifest } from '../src/experiment/manifest.js';
+import { makeManifest, manifestConfig } from './support/manifest.js';
 import { LemoptError } from '../src/util/errors.js';
 import { dataSection, FIXED_LATENCY, SMALL_FEATURES, SMALL_MODEL } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
@@ -35,6 +38,13 @@ output: { dir: ${output} }
 `;
   return parseConfig(yaml, tmp.file('config.yaml')).config;
 }
+
+const SUMMARY_CONFIG = `data: { source: events.csv, label: { column: clicked } }
+features:
+  - { name: [user_id], tower: user }
+  - { name: [item_id, genre], tower: item }
+selection: { budgets: { memory: 1MB } }
+`;
 
 /** The folders of the stages that train, which a run refused up front never makes. */
 const STAGES = ['full', 'selection', 'selected'];
@@ -71,12 +81,83 @@ describe('lemopt run', () => {
     for (const stage of ['full', 'selected'])
       expect((await stat(tmp.file(`runs/a/${stage}/model.ckpt`))).size).toBeGreaterThan(0);
     expect(result.manifest.kept).toEqual(manifest.kept);
+    expect(new Set(manifest.kept.map((group) => group.tower))).toEqual(new Set(['user', 'item']));
+    // Why it stopped, what it left unused, and what ranked above a pick but did not fit.
+    expect(manifest.stopped?.reason).toBe('budget_full');
+    expect(manifest.stopped?.unused_budget.memory_bytes).toBeCloseTo(
+      budgets.memory_bytes! - cost.selected.predicted.memory_bytes,
+      6,
+    );
+    expect(manifest.stopped?.unused_budget.latency_us).toBeCloseTo(
+      budgets.latency_us! - cost.selected.predicted.latency_us!,
+      6,
+    );
+    const didNotFit = manifest.did_not_fit!;
+    expect(didNotFit.length).toBeGreaterThan(0);
+    for (const entry of didNotFit) {
+      expect(entry.rounds).toContain(entry.round);
+      const memoryOver = entry.cost.memory_bytes > entry.budget_left.memory_bytes!;
+      const latencyOver = entry.cost.latency_us! > entry.budget_left.latency_us!;
+      expect(entry.blocked_by, entry.candidate).toBe(
+        memoryOver && latencyOver
+          ? 'memory_and_latency'
+          : memoryOver
+            ? 'memory'
+            : latencyOver
+              ? 'latency'
+              : 'other_tower',
+      );
+    }
+    expect(didNotFit.map((entry) => entry.weight)).toEqual(
+      [...didNotFit.map((entry) => entry.weight)].sort((a, b) => b - a),
+    );
+    const text = summary(manifest, 'runs/a');
+    expect(text).toContain('\nstopped: nothing left fits the budgets (unused: memory ');
+    expect(text).toContain(`\ndid not fit (ranked above a pick):\n  ${didNotFit[0].candidate} (weight `);
 
     const log: string[] = [];
     const again = await runSelection(cfg, { log: (line) => log.push(line) });
     expect(log.filter((line) => line.includes('reusing'))).toHaveLength(3);
     expect(again.manifest.kept).toEqual(manifest.kept);
     expect(again.manifest.metrics).toEqual(manifest.metrics);
+  });
+
+  it('summarises what did not fit: weight, cost, budget left and the forms that fit', () => {
+    const manifest = makeManifest(manifestConfig(SUMMARY_CONFIG), { kept: { user_id: 16, genre: 16 } });
+    const entry = (candidate: string, changes: Partial<DidNotFitEntry>): DidNotFitEntry => ({
+      candidate,
+      group: candidate,
+      block: null,
+      tower: 'item',
+      weight: 0.41,
+      round: 3,
+      rounds: [2, 3],
+      cost: { memory_bytes: 320_000, latency_us: null },
+      budget_left: { memory_bytes: 128_000, latency_us: null },
+      blocked_by: 'memory',
+      fits_with_fewer_dims: null,
+      fits_as_int8: null,
+      ...changes,
+    });
+    const withDiagnostics: Manifest = {
+      ...manifest,
+      stopped: { reason: 'max_candidates', unused_budget: { memory_bytes: 2000, latency_us: null } },
+      did_not_fit: [
+        entry('item_id', {
+          fits_with_fewer_dims: { dim: 4, dtype: 'fp32', memory_bytes: 80_000, latency_us: null },
+          fits_as_int8: { dim: 16, dtype: 'int8', memory_bytes: 100_000, latency_us: null },
+        }),
+        entry('user_id', { tower: 'user', weight: 0.2, round: 0, rounds: [0], blocked_by: 'other_tower' }),
+      ],
+    };
+    const lines = summary(withDiagnostics, 'runs/x').split('\n');
+    const at = lines.indexOf('did not fit (ranked above a pick):');
+    expect(lines.slice(at, at + 3)).toEqual([
+      'did not fit (ranked above a pick):',
+      '  item_id (weight 0.410 in round 3, 320 KB; memory 128 KB left): fits at 4 dims (80.0 KB) or as int8 at 16 dims (100 KB)',
+      '  user_id (weight 0.200, 320 KB; it would leave no room for the other tower): no smaller form fits',
+    ]);
+    expect(lines).toContain('stopped: selection.max_candidates reached (unused: memory 2.00 KB)');
   });
 
   it('resumes a selection killed mid-round and ends with the same picks and metrics', async () => {

@@ -1,11 +1,12 @@
 /**
- * Budgets: the picker never exceeds a memory or latency budget, stops only when nothing
- * else fits, names the cheapest candidate when nothing fits at all, and charges a
- * group's first block differently from its later ones.
+ * Budgets: the picker never exceeds a memory or latency budget, keeps one candidate per
+ * tower, stops only when nothing else fits, names the cheapest candidate when nothing fits
+ * at all (of each tower when the budgets cannot hold one per tower), and charges a group's
+ * first block differently from its later ones.
  */
 import { describe, expect, it } from 'vitest';
 import type { EmbeddingDtype } from '../src/embedding/memory.js';
-import { embeddingSpec, type EmbeddingSpec, type Tower } from '../src/embedding/layout.js';
+import type { EmbeddingSpec } from '../src/embedding/layout.js';
 import { resolveBudgets, type Budgets } from '../src/selection/budgets.js';
 import { enumerateCandidates, type SelectionUnit } from '../src/selection/candidates.js';
 import {
@@ -18,29 +19,8 @@ import type { LatencyCoefficients } from '../src/selection/latency.js';
 import { assertBudgetsFit, checkBudgets, Picker, type PickRule } from '../src/selection/picker.js';
 import { LemoptError } from '../src/util/errors.js';
 import { Random } from '../src/util/random.js';
-import { configFrom, featureFrom } from './support/features.js';
-
-interface TableDef {
-  readonly name: string;
-  readonly tower: Tower;
-  /** Vocabulary size of each feature of the group. */
-  readonly vocab: readonly number[];
-}
-
-/** An embedding spec with one group per table; a group's features are `<name>_<k>` when it has several. */
-function specOf(tables: readonly TableDef[], dim: number, blockSize: number): EmbeddingSpec {
-  const base = featureFrom('name: f, tower: user');
-  const sizes = new Map<string, number>();
-  const groups = tables.map((table) => {
-    const names = table.vocab.map((_, k) => (table.vocab.length === 1 ? table.name : `${table.name}_${k}`));
-    names.forEach((name, k) => sizes.set(name, table.vocab[k]));
-    return { name: table.name, tower: table.tower, features: names };
-  });
-  const features = groups.flatMap((group) =>
-    group.features.map((name) => ({ ...base, name, column: name, tower: group.tower })),
-  );
-  return embeddingSpec({ features, groups }, sizes, dim, blockSize);
-}
+import { specOf, type TableDef } from './support/embedding-spec.js';
+import { configFrom } from './support/features.js';
 
 function pickerOf(
   spec: EmbeddingSpec,
@@ -112,17 +92,41 @@ function randomProblem(random: Random): RandomProblem {
   return { picker, selectPerRound: 1 + random.integer(3) };
 }
 
+/** Whether some selection of one candidate per tower fits the budgets (by brute force). */
+function coverable(picker: Picker): boolean {
+  const { candidates, costs, budgets } = picker;
+  const empty = picker.keptBlocks;
+  const users = candidates.filter((c) => c.tower === 'user');
+  const items = candidates.filter((c) => c.tower === 'item');
+  if (users.length === 0 || items.length === 0)
+    return candidates.some((c) => fits(costs.cost(withCandidate(empty, c)), budgets));
+  return users.some((user) =>
+    items.some((item) => fits(costs.cost(withCandidate(withCandidate(empty, user), item)), budgets)),
+  );
+}
+
 describe('picker under budgets (property)', () => {
-  it('never exceeds a budget, stops only when nothing fits, and picks no more than maxSelectable', () => {
+  it('never exceeds a budget, keeps one candidate per tower, stops only when nothing fits, and picks no more than maxSelectable', () => {
     const random = new Random(2024, 'selection-budgets');
     let throwing = 0;
     let picked = 0;
+    let bothTowers = 0;
     for (let trial = 0; trial < 200; trial++) {
       const { picker, selectPerRound } = randomProblem(random);
       const { budgets, costs, candidates } = picker;
       const context = `trial ${trial}`;
-      const anyFits = candidates.some((c) => fits(costs.cost(withCandidate(picker.keptBlocks, c)), budgets));
-      if (!anyFits) {
+      const towers = [...new Set(candidates.map((c) => c.tower))];
+      if (picker.maxPicks < towers.length) {
+        expect(() => picker.assertSomethingFits(), context).toThrow(
+          new LemoptError(
+            `selection.max_candidates: 1 cannot keep one candidate per tower (${towers.join(' and ')}); ` +
+              'set it to at least 2',
+          ),
+        );
+        expect(picker.done(), context).toBe(true);
+        continue;
+      }
+      if (!coverable(picker)) {
         expect(() => picker.assertSomethingFits(), context).toThrow(LemoptError);
         expect(picker.done(), context).toBe(true);
         throwing += 1;
@@ -146,6 +150,9 @@ describe('picker under budgets (property)', () => {
         }
       }
       const kept = picker.keptBlocks;
+      const keptTowers = new Set(picker.selected.map((index) => candidates[index].tower));
+      expect([...keptTowers].sort(), context).toEqual([...towers].sort());
+      if (towers.length === 2) bothTowers += 1;
       expect(fits(picker.cost(), budgets), context).toBe(true);
       expect(picker.cost(), context).toEqual(costs.cost(kept));
       if (picker.selected.length < picker.maxPicks) {
@@ -166,16 +173,17 @@ describe('picker under budgets (property)', () => {
     // The random budgets cover both outcomes.
     expect(throwing).toBeGreaterThan(5);
     expect(picked).toBeGreaterThan(500);
+    expect(bothTowers).toBeGreaterThan(50);
   });
 });
 
 describe('maxSelectable', () => {
   it('bounds the picks when a budget that does not bind makes a candidate look cheap', () => {
     // 'pair' is tiny in memory but takes two lookups; 'a' and 'b' take one each. Only two
-    // lookups fit, so either 'pair' alone or 'a' and 'b' together.
+    // lookups fit, so either 'pair' alone or 'a' and 'b' together (one tower: no other to keep).
     const spec = specOf(
       [
-        { name: 'pair', tower: 'user', vocab: [1, 1] },
+        { name: 'pair', tower: 'item', vocab: [1, 1] },
         { name: 'a', tower: 'item', vocab: [10_000] },
         { name: 'b', tower: 'item', vocab: [10_000] },
       ],
@@ -233,8 +241,38 @@ describe('a budget nothing fits', () => {
     );
   });
 
-  it('does not throw when one candidate fits', () => {
-    expect(() => pickerOf(spec, 'group', 'fp32', { memoryBytes: 1600 }).assertSomethingFits()).not.toThrow();
+  it('does not throw when one candidate per tower fits', () => {
+    // country (1600 B) and item_id (5000 rows x 8 dims x 4 bytes = 160,000 B).
+    expect(() =>
+      pickerOf(spec, 'group', 'fp32', { memoryBytes: 161_600 }).assertSomethingFits(),
+    ).not.toThrow();
+  });
+
+  it('names the cheapest candidate of each tower when one fits but not one per tower', () => {
+    const picker = pickerOf(spec, 'group', 'fp32', { memoryBytes: 161_599 });
+    expect(() => picker.assertSomethingFits()).toThrow(
+      new LemoptError(
+        'selection.budgets: memory 162 KB cannot hold one candidate per tower: the cheapest user-tower ' +
+          "candidate 'country' costs 1.60 KB, the cheapest item-tower candidate 'item_id' costs 160 KB; " +
+          'both together 162 KB',
+      ),
+    );
+    expect(picker.done()).toBe(true);
+  });
+
+  it('refuses max_candidates below the number of towers', () => {
+    const picker = new Picker(
+      enumerateCandidates(spec, 'group'),
+      new CostModel(spec, 'fp32', { user: [], item: [] }),
+      {},
+      'weight',
+      1,
+    );
+    expect(() => picker.assertSomethingFits()).toThrow(
+      new LemoptError(
+        'selection.max_candidates: 1 cannot keep one candidate per tower (user and item); set it to at least 2',
+      ),
+    );
   });
 
   describe('checked from the config before any training', () => {
@@ -258,19 +296,38 @@ selection: { method: ${method}, budgets: ${budgets} }
           "selection.budgets: nothing fits memory 968 B: the cheapest candidate 'country' costs 1.60 KB",
         ),
       );
-      expect(assertBudgetsFit(selection('{ memory: 1% }'), memoryOnly)).toEqual({
-        memoryBytes: 1936,
+      expect(() => assertBudgetsFit(selection('{ memory: 1% }'), memoryOnly)).toThrow(
+        new LemoptError(
+          'selection.budgets: memory 1.94 KB cannot hold one candidate per tower: the cheapest user-tower ' +
+            "candidate 'country' costs 1.60 KB, the cheapest item-tower candidate 'item_id' costs 160 KB; " +
+            'both together 162 KB',
+        ),
+      );
+      // 84%: 162,624 B, enough for country and item_id (161,600 B).
+      expect(assertBudgetsFit(selection('{ memory: 84% }'), memoryOnly)).toEqual({
+        memoryBytes: 162_624,
         latencyUs: undefined,
       });
     });
 
+    it('refuses max_candidates below the number of towers', () => {
+      const config = configFrom(`data: { source: x.csv, label: { column: y } }
+features: [{ name: f, tower: user }]
+selection: { max_candidates: 1 }
+`).selection;
+      expect(() => assertBudgetsFit(config, memoryOnly)).toThrow(
+        'selection.max_candidates: 1 cannot keep one candidate per tower (user and item); set it to at least 2',
+      );
+    });
+
     it('checks memory alone until the costs have a latency model, then both', () => {
-      // 1% of the memory fits country (1600 B); its latency, 20.03 µs without embeddings + 0.5
-      // for the lookup + 0.4 for 8 dims + 0.256 for 8 x 32 user-tower multiply-adds, does not.
-      const budgets = selection('{ memory: 1%, latency_us: 15 }');
+      // 84% of the memory fits country and item_id; country's latency alone, 20.03 µs without
+      // embeddings + 0.5 for the lookup + 0.4 for 8 dims + 0.256 for 8 x 32 user-tower
+      // multiply-adds, does not.
+      const budgets = selection('{ memory: 84%, latency_us: 15 }');
       expect(checkBudgets(budgets, memoryOnly).nothingFits).toBeUndefined();
       expect(() => assertBudgetsFit(budgets, withLatency)).toThrow(
-        "selection.budgets: nothing fits memory 1.94 KB, latency 15.00 µs/example: the cheapest candidate 'country' " +
+        "selection.budgets: nothing fits memory 163 KB, latency 15.00 µs/example: the cheapest candidate 'country' " +
           'costs 1.60 KB, 21.19 µs/example (the model without embeddings already takes 20.03 µs/example)',
       );
     });

@@ -66,6 +66,59 @@ export interface SelectionStep {
   readonly cumulative: ManifestCost;
 }
 
+/** A value per budget; null where there is no such budget (or no latency model). */
+export interface BudgetValues {
+  readonly memory_bytes: number | null;
+  readonly latency_us: number | null;
+}
+
+/** Why the selection ended and what it left of the budgets. */
+export interface SelectionStop {
+  /**
+   * budget_full: no unselected candidate fits what is left of the budgets; all_selected:
+   * every candidate is kept; max_candidates: selection.max_candidates picks were made.
+   */
+  readonly reason: 'budget_full' | 'all_selected' | 'max_candidates';
+  /** Each budget minus the selected model's predicted cost. */
+  readonly unused_budget: BudgetValues;
+}
+
+/** A stop reason in words. */
+export const STOP_REASONS: Readonly<Record<SelectionStop['reason'], string>> = {
+  budget_full: 'nothing left fits the budgets',
+  all_selected: 'every candidate is kept',
+  max_candidates: 'selection.max_candidates reached',
+};
+
+/** A form of a group that would have fit where its candidate did not. */
+export interface ManifestFittingForm extends ManifestCost {
+  readonly dim: number;
+  readonly dtype: 'fp32' | 'fp16' | 'int8';
+}
+
+/** A candidate scored above a pick that the budgets could not hold when the pick was made. */
+export interface DidNotFitEntry {
+  readonly candidate: string;
+  readonly group: string;
+  readonly block: number | null;
+  readonly tower: 'user' | 'item';
+  /** Its largest score (attention weight, importance, ...) among the rounds it was passed over in. */
+  readonly weight: number;
+  /** The round of that score (0 for methods without rounds), and every round it was passed over in. */
+  readonly round: number;
+  readonly rounds: readonly number[];
+  /** What it would have added to the selection in that round. */
+  readonly cost: ManifestCost;
+  /** What was left of each budget in that round. */
+  readonly budget_left: BudgetValues;
+  /** The budget it would have exceeded; other_tower: it fitted but left no room for a tower without a candidate. */
+  readonly blocked_by: 'memory' | 'latency' | 'memory_and_latency' | 'other_tower';
+  /** The group at the most dims that would have fit, fewer than the candidate's (unit group); cost is what it adds. */
+  readonly fits_with_fewer_dims: ManifestFittingForm | null;
+  /** The group stored as int8 at the most dims that would have fit; null when none would, or the run is int8. */
+  readonly fits_as_int8: ManifestFittingForm | null;
+}
+
 export interface SplitMetrics {
   readonly valid: EvalMetrics;
   readonly test: EvalMetrics;
@@ -89,10 +142,14 @@ export interface Manifest {
   /** Hash of the resolved config's data, features, groups, model, train and selection. */
   readonly config_hash: string;
   /** Absolute budgets as applied (percentages resolved); null: no budget. */
-  readonly budgets: { readonly memory_bytes: number | null; readonly latency_us: number | null };
+  readonly budgets: BudgetValues;
   readonly kept: readonly KeptGroup[];
   readonly dropped: readonly DroppedGroup[];
   readonly selection_order: readonly SelectionStep[];
+  /** Why the selection ended (absent in manifests of lemopt before it was recorded). */
+  readonly stopped?: SelectionStop;
+  /** Candidates scored above a pick that did not fit, largest score first (absent likewise). */
+  readonly did_not_fit?: readonly DidNotFitEntry[];
   readonly cost: {
     readonly full: { readonly predicted: ManifestCost; readonly measured: ManifestCost };
     readonly selected: { readonly predicted: ManifestCost; readonly measured: ManifestCost };

@@ -28,8 +28,9 @@ import {
   type Candidate,
 } from '../selection/candidates.js';
 import { CostModel, type SelectionCost } from '../selection/cost-model.js';
-import type { Budgets } from '../selection/budgets.js';
-import { assertBudgetsFit } from '../selection/picker.js';
+import { budgetsLeft, type Budgets } from '../selection/budgets.js';
+import type { DidNotFit } from '../selection/did-not-fit.js';
+import { assertBudgetsFit, type StopReason } from '../selection/picker.js';
 import type { LatencyCoefficients } from '../selection/latency.js';
 import type { SelectionRound } from '../selection/sequential-attention.js';
 import { selectCandidates, type OrderedPick, type SelectionHooks } from '../selection/select.js';
@@ -45,13 +46,8 @@ import {
   readLatencyFile,
   writeLatencyFile,
 } from './calibrate.js';
-import {
-  MANIFEST_FILE,
-  MANIFEST_VERSION,
-  writeManifest,
-  type Manifest,
-  type ManifestCost,
-} from './manifest.js';
+import { MANIFEST_FILE, MANIFEST_VERSION, writeManifest, type Manifest } from './manifest.js';
+import { budgetValues, didNotFitEntry, manifestCost } from './manifest-costs.js';
 import { openRunFolder } from './run-folder.js';
 import {
   CHECKPOINT_FILE,
@@ -104,6 +100,9 @@ interface SavedSelection {
   readonly steps: number;
   readonly seconds: number;
   readonly plan?: unknown;
+  /** Absent in selections saved before they were recorded. */
+  readonly stop?: StopReason;
+  readonly didNotFit?: readonly DidNotFit[];
 }
 
 export async function runSelection(config: RunConfig, options: RunOptions = {}): Promise<RunResult> {
@@ -329,6 +328,8 @@ async function selectStage(
     steps: outcome.steps,
     seconds: outcome.seconds,
     plan: outcome.plan,
+    stop: outcome.stop,
+    didNotFit: outcome.didNotFit,
   };
   if (outcome.rounds.length === 0)
     await writeFileAtomic(
@@ -351,10 +352,6 @@ function traceLine(round: SelectionRound, candidates: readonly Candidate[]) {
       cumulative: pick.cumulative,
     })),
   };
-}
-
-function manifestCost(cost: SelectionCost): ManifestCost {
-  return { memory_bytes: cost.memoryBytes, latency_us: cost.latencyUs ?? null };
 }
 
 interface ManifestParts {
@@ -414,7 +411,7 @@ function buildManifest(parts: ManifestParts): Manifest {
     dtype,
     data: { source: config.data.source, fingerprint: dataset.fingerprint, rows: dataset.stats.rows },
     config_hash: parts.key,
-    budgets: { memory_bytes: budgets.memoryBytes ?? null, latency_us: budgets.latencyUs ?? null },
+    budgets: budgetValues(budgets),
     kept,
     dropped,
     selection_order: selection.order.map((pick, index) => ({
@@ -427,6 +424,12 @@ function buildManifest(parts: ManifestParts): Manifest {
       marginal: manifestCost(pick.marginal),
       cumulative: manifestCost(pick.cumulative),
     })),
+    ...(selection.stop && {
+      stopped: { reason: selection.stop, unused_budget: budgetValues(budgetsLeft(budgets, selection.cost)) },
+    }),
+    ...(selection.didNotFit && {
+      did_not_fit: selection.didNotFit.map((entry) => didNotFitEntry(entry, candidates)),
+    }),
     cost: {
       full: {
         predicted: manifestCost(costs.full()),

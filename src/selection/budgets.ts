@@ -37,8 +37,20 @@ export function withinBudgets(cost: SelectionCost, budgets: Budgets): boolean {
   return true;
 }
 
+/** Each budget minus a cost; undefined where there is no budget (or the cost has no latency). */
+export function budgetsLeft(budgets: Budgets, cost: SelectionCost): Budgets {
+  const less = (budget: number | undefined, used: number | undefined) =>
+    budget === undefined || used === undefined ? undefined : budget - used;
+  return {
+    memoryBytes: less(budgets.memoryBytes, cost.memoryBytes),
+    latencyUs: less(budgets.latencyUs, cost.latencyUs),
+  };
+}
+
+/** A cost in words; a negative memory cost (a form that frees memory) with its sign. */
 export function describeCost(cost: SelectionCost): string {
-  const memory = formatBytes(Math.round(cost.memoryBytes));
+  const bytes = Math.round(cost.memoryBytes);
+  const memory = bytes < 0 ? `-${formatBytes(-bytes)}` : formatBytes(bytes);
   return cost.latencyUs === undefined ? memory : `${memory}, ${cost.latencyUs.toFixed(2)} µs/example`;
 }
 

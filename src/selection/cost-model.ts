@@ -5,7 +5,7 @@
  * blocks only dims.
  */
 import type { EmbeddingSpec } from '../embedding/layout.js';
-import { selectionMemory, type EmbeddingDtype } from '../embedding/memory.js';
+import { embeddingBytes, selectionMemory, type EmbeddingDtype } from '../embedding/memory.js';
 import type { Candidate } from './candidates.js';
 import { activeDimsOf } from './candidates.js';
 import { latencyShape, predictLatency, type LatencyCoefficients, type LatencyShape } from './latency.js';
@@ -56,7 +56,17 @@ export class CostModel {
   marginal(blocks: ArrayLike<number>, candidate: Candidate): SelectionCost {
     const before = this.cost(blocks);
     const after = this.cost(withCandidate(blocks, candidate));
-    return subtract(after, before);
+    return costDifference(after, before);
+  }
+
+  /** Cost of the selection `blocks` with one table stored in `dtype`, the others in the model's dtype. */
+  costWithTableIn(blocks: ArrayLike<number>, table: number, dtype: EmbeddingDtype): SelectionCost {
+    const cost = this.cost(blocks);
+    const { rows } = this.spec.tables[table];
+    const dims = blocks[table] * this.spec.blockSize;
+    const memoryBytes =
+      cost.memoryBytes - embeddingBytes(rows, dims, this.dtype) + embeddingBytes(rows, dims, dtype);
+    return { ...cost, memoryBytes };
   }
 }
 
@@ -66,8 +76,16 @@ export function withCandidate(blocks: ArrayLike<number>, candidate: Candidate): 
   return next;
 }
 
-function subtract(a: SelectionCost, b: SelectionCost): SelectionCost {
-  const memoryBytes = a.memoryBytes - b.memoryBytes;
+export function costDifference(a: SelectionCost, b: SelectionCost): SelectionCost {
+  return combine(a, b, -1);
+}
+
+export function costSum(a: SelectionCost, b: SelectionCost): SelectionCost {
+  return combine(a, b, 1);
+}
+
+function combine(a: SelectionCost, b: SelectionCost, sign: 1 | -1): SelectionCost {
+  const memoryBytes = a.memoryBytes + sign * b.memoryBytes;
   if (a.latencyUs === undefined || b.latencyUs === undefined) return { memoryBytes };
-  return { memoryBytes, latencyUs: a.latencyUs - b.latencyUs };
+  return { memoryBytes, latencyUs: a.latencyUs + sign * b.latencyUs };
 }

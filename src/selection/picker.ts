@@ -6,11 +6,17 @@
  * pick 'weight_per_cost': the largest score per unit of marginal cost, the cost being the
  * fraction of each budget it uses (summed over the budgets set; of the full model's
  * memory when none is).
+ *
+ * One candidate per tower: a two-tower model with an empty tower cannot rank items, so a
+ * candidate only fits when, after it, the budgets and the picks left still hold one
+ * candidate of every tower the selection has none of (a tower has one when any of its
+ * groups has a block). Whatever a method's scores, the selection ends with both towers.
  */
 import type { SelectionConfig } from '../config/schema.js';
+import type { Tower } from '../embedding/layout.js';
 import type { Candidate } from './candidates.js';
-import { blocksPerTable, enumerateCandidates } from './candidates.js';
-import { withCandidate, type CostModel, type SelectionCost } from './cost-model.js';
+import { enumerateCandidates } from './candidates.js';
+import { costSum, withCandidate, type CostModel, type SelectionCost } from './cost-model.js';
 import { describeBudgets, describeCost, resolveBudgets, withinBudgets, type Budgets } from './budgets.js';
 import { LemoptError } from '../util/errors.js';
 
@@ -26,11 +32,42 @@ export interface PickedCandidate {
   readonly cumulative: SelectionCost;
 }
 
+/** Why a selection ended: no unselected candidate fits what is left of the budgets, every candidate is in, or max_candidates. */
+export type StopReason = 'budget_full' | 'all_selected' | 'max_candidates';
+
+/** A candidate scored above a pick that did not fit when the pick was made. */
+export interface PassedOver {
+  readonly candidate: number;
+  readonly weight: number;
+  /** Picks made before the one it lost to: it did not fit on top of the first `picksBefore` of the order. */
+  readonly picksBefore: number;
+}
+
+export interface PickResult {
+  readonly picks: PickedCandidate[];
+  /** Each candidate scored above one of the picks that did not fit then, at the first such pick. */
+  readonly passedOver: PassedOver[];
+}
+
+/** What one candidate of a tower adds to a selection with none of that tower. */
+interface TowerCover {
+  readonly candidate: Candidate;
+  readonly cost: SelectionCost;
+}
+
 export class Picker {
   private readonly chosen: number[] = [];
   private readonly isChosen: Uint8Array;
   private blocks: Int32Array;
   private readonly fullCost: SelectionCost;
+  /** Towers that have candidates, each of which the selection must keep one of. */
+  readonly towers: readonly Tower[];
+  /**
+   * Per tower: its tables' smallest candidates and what each adds to a selection without
+   * that tower. Costs add up over tables (memory per table; latency is linear in lookups,
+   * dims and each tower's input width), so that is what it adds to any such selection.
+   */
+  private readonly covers: ReadonlyMap<Tower, readonly TowerCover[]>;
 
   constructor(
     readonly candidates: readonly Candidate[],
@@ -43,6 +80,18 @@ export class Picker {
     this.isChosen = new Uint8Array(candidates.length);
     this.blocks = new Int32Array(costs.spec.tables.length);
     this.fullCost = costs.full();
+    const smallest = new Map<number, Candidate>();
+    for (const candidate of candidates) {
+      const seen = smallest.get(candidate.table);
+      if (!seen || candidate.blocks < seen.blocks) smallest.set(candidate.table, candidate);
+    }
+    const covers = new Map<Tower, TowerCover[]>();
+    for (const candidate of smallest.values()) {
+      const cost = costs.marginal(this.blocks, candidate);
+      covers.set(candidate.tower, [...(covers.get(candidate.tower) ?? []), { candidate, cost }]);
+    }
+    this.covers = covers;
+    this.towers = [...covers.keys()];
   }
 
   /** Picked candidates in order. */
@@ -64,20 +113,41 @@ export class Picker {
     return this.costs.cost(this.blocks);
   }
 
-  /** Unselected candidates that fit both budgets on top of the current selection. */
+  /**
+   * Unselected candidates that fit both budgets on top of the current selection, leaving
+   * room for one candidate of each tower still without one.
+   */
   affordable(): number[] {
     if (this.chosen.length >= this.maxPicks) return [];
+    const empty = this.emptyTowers(this.blocks);
     return this.candidates
-      .filter(
-        (c) =>
-          !this.isChosen[c.index] &&
-          withinBudgets(this.costs.cost(withCandidate(this.blocks, c)), this.budgets),
-      )
+      .filter((c) => {
+        if (this.isChosen[c.index]) return false;
+        const after = withCandidate(this.blocks, c);
+        const left = empty.filter((tower) => tower !== c.tower);
+        return this.fitsLeaving(this.costs.cost(after), this.chosen.length + 1, left);
+      })
       .map((c) => c.index);
+  }
+
+  /**
+   * Whether a selection of `picks` candidates (kept blocks per table, costing `cost`) fits
+   * the budgets with room left, in the budgets and in picks, for one candidate of each
+   * tower it has none of.
+   */
+  fits(blocks: ArrayLike<number>, picks: number, cost: SelectionCost = this.costs.cost(blocks)): boolean {
+    return this.fitsLeaving(cost, picks, this.emptyTowers(blocks));
   }
 
   done(): boolean {
     return this.affordable().length === 0;
+  }
+
+  /** Why the selection ended (or would, were it to end now). */
+  stopReason(): StopReason {
+    if (this.chosen.length === this.candidates.length) return 'all_selected';
+    if (this.chosen.length >= this.maxPicks) return 'max_candidates';
+    return 'budget_full';
   }
 
   /**
@@ -85,18 +155,77 @@ export class Picker {
    * budgets after each pick. Returns the picks (none when nothing is affordable).
    */
   pick(scores: ArrayLike<number>, count = 1): PickedCandidate[] {
+    return this.pickExplained(scores, count).picks;
+  }
+
+  /** `pick`, also returning the candidates scored above a pick that did not fit then. */
+  pickExplained(scores: ArrayLike<number>, count = 1): PickResult {
     const picks: PickedCandidate[] = [];
+    const passedOver: PassedOver[] = [];
+    const recorded = new Set<number>();
     while (picks.length < count) {
-      let best = -1;
-      let bestScore = -Infinity;
-      for (const index of this.affordable()) {
-        const score = this.ranking(scores[index], this.candidates[index]);
-        if (score > bestScore) [best, bestScore] = [index, score];
-      }
+      const affordable = this.affordable();
+      const best = this.best(affordable, scores);
       if (best < 0) break;
+      const fitting = new Set(affordable);
+      for (const { index } of this.candidates) {
+        if (this.isChosen[index] || fitting.has(index) || recorded.has(index)) continue;
+        if (!(scores[index] > scores[best])) continue;
+        recorded.add(index);
+        passedOver.push({ candidate: index, weight: scores[index], picksBefore: this.chosen.length });
+      }
       picks.push(this.add(best, scores[best]));
     }
-    return picks;
+    return { picks, passedOver };
+  }
+
+  /**
+   * Adds, for each tower the selection has none of, its best affordable candidate by
+   * `scores`: how a selection that stops before the budgets are full (on value, say) still
+   * ends with both towers.
+   */
+  coverTowers(scores: ArrayLike<number>): PickedCandidate[] {
+    const picks: PickedCandidate[] = [];
+    for (;;) {
+      const empty = this.emptyTowers(this.blocks);
+      const best = this.best(
+        this.affordable().filter((index) => empty.includes(this.candidates[index].tower)),
+        scores,
+      );
+      if (best < 0) return picks;
+      picks.push(this.add(best, scores[best]));
+    }
+  }
+
+  /** The best of `indexes` by the pick rule; -1 for none. */
+  private best(indexes: readonly number[], scores: ArrayLike<number>): number {
+    let best = -1;
+    let bestScore = -Infinity;
+    for (const index of indexes) {
+      const score = this.ranking(scores[index], this.candidates[index]);
+      if (score > bestScore) [best, bestScore] = [index, score];
+    }
+    return best;
+  }
+
+  /** Towers with candidates of which `blocks` keeps none. */
+  private emptyTowers(blocks: ArrayLike<number>): Tower[] {
+    const kept = new Set<Tower>();
+    for (const table of this.costs.spec.tables) if (blocks[table.index] > 0) kept.add(table.tower);
+    return this.towers.filter((tower) => !kept.has(tower));
+  }
+
+  /** `cost` fits the budgets with one candidate of each of `empty` on top, and `picks` leaves a pick for each. */
+  private fitsLeaving(cost: SelectionCost, picks: number, empty: readonly Tower[]): boolean {
+    return picks + empty.length <= this.maxPicks && this.coverable(cost, empty);
+  }
+
+  /** Whether some candidate of each of `towers`, added to a selection costing `cost`, fits the budgets. */
+  private coverable(cost: SelectionCost, towers: readonly Tower[]): boolean {
+    if (!withinBudgets(cost, this.budgets)) return false;
+    if (towers.length === 0) return true;
+    const [tower, ...rest] = towers;
+    return this.covers.get(tower)!.some((cover) => this.coverable(costSum(cost, cover.cost), rest));
   }
 
   /** Adds one candidate (it must be affordable). */
@@ -182,24 +311,52 @@ export class Picker {
     return bound;
   }
 
-  /** Fails when not even one candidate fits, naming the cheapest. */
+  /**
+   * Fails when the budgets cannot hold one candidate, or one candidate per tower, naming
+   * the cheapest; or when max_candidates is below the number of towers.
+   */
   assertSomethingFits(): void {
+    const picks = this.picksProblem();
+    if (picks !== undefined) throw new LemoptError(picks);
     const problem = this.nothingFits();
     if (problem !== undefined) throw nothingFitsError(problem);
   }
 
-  /** Why not even one candidate fits, naming the cheapest; undefined when one does. */
+  /** Why max_candidates cannot keep one candidate per tower; undefined when it can. */
+  picksProblem(): string | undefined {
+    if (this.maxPicks >= this.towers.length) return undefined;
+    return (
+      `selection.max_candidates: ${this.maxPicks} cannot keep one candidate per tower ` +
+      `(${this.towers.join(' and ')}); set it to at least ${this.towers.length}`
+    );
+  }
+
+  /**
+   * Why the budgets cannot hold one candidate per tower, naming the cheapest candidate of
+   * each tower (or the cheapest of all, when not even one fits); undefined when they can.
+   */
   nothingFits(): string | undefined {
-    if (this.affordable().length > 0 || this.chosen.length > 0) return undefined;
-    const empty = blocksPerTable(this.costs.spec, this.candidates, []);
+    if (this.chosen.length > 0) return undefined;
+    const empty = new Int32Array(this.costs.spec.tables.length);
     const base = this.costs.cost(empty);
-    let cheapest = this.candidates[0];
-    let cheapestCost = Infinity;
-    for (const candidate of this.candidates) {
-      const cost = this.relativeCost(this.costs.cost(withCandidate(empty, candidate)));
-      if (cost < cheapestCost) [cheapest, cheapestCost] = [candidate, cost];
+    if (this.coverable(base, this.towers)) return undefined;
+    const cheapest = this.towers.map((tower) => this.cheapestOf(tower));
+    const alone = (candidate: Candidate) => this.costs.cost(withCandidate(empty, candidate));
+    const budgets = describeBudgets(this.budgets);
+    if (cheapest.some((candidate) => withinBudgets(alone(candidate), this.budgets))) {
+      const each = cheapest.map(
+        (candidate) =>
+          `the cheapest ${candidate.tower}-tower candidate '${candidate.name}' costs ${describeCost(alone(candidate))}`,
+      );
+      const together = cheapest.reduce<Int32Array>(withCandidate, empty);
+      return (
+        `${budgets} cannot hold one candidate per tower: ${each.join(', ')}; ` +
+        `both together ${describeCost(this.costs.cost(together))}`
+      );
     }
-    const cost = this.costs.cost(withCandidate(empty, cheapest));
+    const overall = cheapest.reduce((a, b) =>
+      this.relativeCost(alone(b)) < this.relativeCost(alone(a)) ? b : a,
+    );
     const baseNote =
       base.latencyUs !== undefined &&
       this.budgets.latencyUs !== undefined &&
@@ -207,9 +364,15 @@ export class Picker {
         ? ` (the model without embeddings already takes ${base.latencyUs.toFixed(2)} µs/example)`
         : '';
     return (
-      `nothing fits ${describeBudgets(this.budgets)}: the cheapest candidate ` +
-      `'${cheapest.name}' costs ${describeCost(cost)}${baseNote}`
+      `nothing fits ${budgets}: the cheapest candidate ` +
+      `'${overall.name}' costs ${describeCost(alone(overall))}${baseNote}`
     );
+  }
+
+  /** A tower's candidate that alone takes the smallest share of the budgets. */
+  private cheapestOf(tower: Tower): Candidate {
+    const covers = this.covers.get(tower)!;
+    return covers.reduce((a, b) => (this.relativeCost(b.cost) < this.relativeCost(a.cost) ? b : a)).candidate;
   }
 }
 
@@ -220,28 +383,44 @@ function nothingFitsError(problem: string): LemoptError {
 export interface BudgetCheck {
   /** The budgets, shares resolved against the full model's cost. */
   readonly budgets: Budgets;
-  /** Why not even one candidate fits them (Picker.nothingFits); undefined when one does. */
+  /** Why they cannot hold one candidate per tower (Picker.nothingFits); undefined when they can. */
   readonly nothingFits?: string;
 }
 
 /**
- * Resolves a selection's budgets and checks that at least one candidate fits them, which
+ * Resolves a selection's budgets and checks that they hold one candidate per tower, which
  * needs no training: a run does it as soon as the costs are known. Costs without a latency
  * model check the memory budget alone, so it can fail right after the vocabularies, before
  * any calibration.
  */
 export function checkBudgets(selection: SelectionConfig, costs: CostModel): BudgetCheck {
-  const { memory } = selection.budgets;
-  const budgets = resolveBudgets(costs.latency ? selection.budgets : { memory }, costs.full());
+  const budgets = knownBudgets(selection, costs);
   // Method 'all' keeps every candidate whatever the budgets.
   if (selection.method === 'all') return { budgets };
-  const candidates = enumerateCandidates(costs.spec, selection.unit, costs.fullBlocks);
-  return { budgets, nothingFits: new Picker(candidates, costs, budgets, selection.pick).nothingFits() };
+  return { budgets, nothingFits: configuredPicker(selection, costs, budgets).nothingFits() };
 }
 
-/** checkBudgets, failing with the picker's message when nothing fits. */
+/** checkBudgets, failing with the picker's message when the budgets or max_candidates cannot hold a selection. */
 export function assertBudgetsFit(selection: SelectionConfig, costs: CostModel): Budgets {
-  const { budgets, nothingFits } = checkBudgets(selection, costs);
-  if (nothingFits !== undefined) throw nothingFitsError(nothingFits);
+  const budgets = knownBudgets(selection, costs);
+  if (selection.method !== 'all') configuredPicker(selection, costs, budgets).assertSomethingFits();
   return budgets;
+}
+
+/** The budgets resolved; the memory budget alone while the costs have no latency model. */
+function knownBudgets(selection: SelectionConfig, costs: CostModel): Budgets {
+  const { memory } = selection.budgets;
+  return resolveBudgets(costs.latency ? selection.budgets : { memory }, costs.full());
+}
+
+/** The picker of a selection config: its candidates, pick rule and max_candidates. */
+export function configuredPicker(selection: SelectionConfig, costs: CostModel, budgets: Budgets): Picker {
+  const candidates = enumerateCandidates(costs.spec, selection.unit, costs.fullBlocks);
+  return new Picker(
+    candidates,
+    costs,
+    budgets,
+    selection.pick,
+    selection.max_candidates ?? candidates.length,
+  );
 }

@@ -18,10 +18,17 @@ import type { PreparedDataset } from '../data/dataset.js';
 import type { EmbeddingSpec } from '../embedding/layout.js';
 import { readCheckpoint, writeCheckpoint } from '../model/checkpoint.js';
 import { Random } from '../util/random.js';
-import { blocksPerTable, enumerateCandidates, type Candidate } from './candidates.js';
+import { blocksPerTable, type Candidate } from './candidates.js';
 import type { CostModel, SelectionCost } from './cost-model.js';
 import type { Budgets } from './budgets.js';
-import { Picker, type PickedCandidate } from './picker.js';
+import {
+  configuredPicker,
+  Picker,
+  type PassedOver,
+  type PickedCandidate,
+  type StopReason,
+} from './picker.js';
+import { explainDidNotFit, type DidNotFit, type RoundPassedOver } from './did-not-fit.js';
 import { groupLassoScores } from './group-lasso.js';
 import { permutationImportance } from './permutation.js';
 import { assertGreedyAffordable, greedySelection, greedyTrainings } from './greedy.js';
@@ -50,6 +57,19 @@ export interface SelectionOutcome {
   /** Training batches the selection ran. */
   readonly steps: number;
   readonly seconds: number;
+  readonly stop: StopReason;
+  /** Candidates scored above a pick that did not fit then, largest score first. */
+  readonly didNotFit: readonly DidNotFit[];
+}
+
+/** What a method hands back to be summed up as its outcome. */
+interface MethodResult {
+  readonly order: readonly OrderedPick[];
+  readonly rounds?: readonly SelectionRound[];
+  readonly steps?: number;
+  readonly plan?: SequentialAttentionPlan;
+  /** Candidates passed over per round; default the rounds' own. */
+  readonly passedOver?: readonly RoundPassedOver[];
 }
 
 export interface SelectionHooks extends LearnerHooks {
@@ -83,25 +103,12 @@ export async function selectCandidates(
 ): Promise<SelectionOutcome> {
   const started = performance.now();
   const { selection } = config;
-  const candidates = enumerateCandidates(costs.spec, selection.unit, costs.fullBlocks);
-  const picker = new Picker(
-    candidates,
-    costs,
-    budgets,
-    selection.pick,
-    selection.max_candidates ?? candidates.length,
-  );
-  const finish = (
-    order: readonly OrderedPick[],
-    rounds: readonly SelectionRound[] = [],
-    steps = 0,
-    plan?: SequentialAttentionPlan,
-  ): SelectionOutcome => {
-    const keptBlocks = blocksPerTable(
-      costs.spec,
-      candidates,
-      order.map((pick) => pick.candidate),
-    );
+  const picker = configuredPicker(selection, costs, budgets);
+  const { candidates } = picker;
+  const finish = (result: MethodResult, by = picker): SelectionOutcome => {
+    const { order, rounds = [], steps = 0, plan, passedOver = rounds } = result;
+    const picked = order.map((pick) => pick.candidate);
+    const keptBlocks = blocksPerTable(costs.spec, candidates, picked);
     return {
       method: selection.method,
       candidates,
@@ -112,22 +119,28 @@ export async function selectCandidates(
       plan,
       steps,
       seconds: (performance.now() - started) / 1000,
+      stop: by.stopReason(),
+      didNotFit: explainDidNotFit(by, picked, passedOver),
     };
   };
   switch (selection.method) {
     case 'all': {
       const all = new Picker(candidates, costs, {}, 'weight');
-      return finish(candidates.map((c) => ({ ...all.add(c.index, 1), round: 0 })));
+      return finish({ order: candidates.map((c) => ({ ...all.add(c.index, 1), round: 0 })) }, all);
     }
     case 'random': {
       picker.assertSomethingFits();
       const random = new Random(selection.seed);
-      const scores = candidates.map(() => random.next());
-      return finish(pickAll(picker, scores));
+      return finish(
+        pickRanked(
+          picker,
+          candidates.map(() => random.next()),
+        ),
+      );
     }
     case 'cardinality': {
       picker.assertSomethingFits();
-      return finish(pickAll(picker, cardinalityScores(costs.spec, candidates)));
+      return finish(pickRanked(picker, cardinalityScores(costs.spec, candidates)));
     }
     case 'sequential_attention':
     case 'one_shot_attention':
@@ -151,7 +164,7 @@ export async function selectCandidates(
         full,
       );
       const round = await pickByScores(picker, scores, hooks);
-      return finish(round.picks, [round], steps);
+      return finish({ order: round.picks, rounds: [round], steps });
     }
     case 'group_lasso': {
       picker.assertSomethingFits();
@@ -159,7 +172,7 @@ export async function selectCandidates(
       hooks.onPlan?.(trainSteps, `${trainSteps} batches with the group penalty`);
       const { scores, steps } = await groupLassoScores(config, dataset, candidates, trainSteps, hooks);
       const round = await pickByScores(picker, scores, hooks);
-      return finish(round.picks, [round], steps);
+      return finish({ order: round.picks, rounds: [round], steps });
     }
     case 'greedy': {
       assertGreedyAffordable(config, candidates.length);
@@ -172,10 +185,14 @@ export async function selectCandidates(
         onStep: hooks.onStep,
         onRound: (round) => hooks.onRound?.(round, candidates),
       });
-      const order = rounds.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
-      return finish(order, rounds, steps);
+      return finish({ order: roundsOrder(rounds), rounds, steps });
     }
   }
+}
+
+/** The picks of rounds, in order, each with its round. */
+function roundsOrder(rounds: readonly SelectionRound[]): OrderedPick[] {
+  return rounds.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
 }
 
 /** Picks by scores until nothing more fits, recorded as one round with every candidate's score. */
@@ -184,15 +201,26 @@ async function pickByScores(
   scores: ArrayLike<number>,
   hooks: SelectionHooks,
 ): Promise<SelectionRound & { picks: OrderedPick[] }> {
-  const picks = pickAll(picker, scores).map((pick) => ({ ...pick, round: 1 }));
-  const round = { round: 1, weights: Array.from(scores), picks };
+  const { order, passedOver } = pickAll(picker, scores, 1);
+  const round = { round: 1, weights: Array.from(scores), picks: order, passedOver };
   await hooks.onRound?.(round, picker.candidates);
   return round;
 }
 
-/** Picks by fixed scores until nothing more fits. */
-function pickAll(picker: Picker, scores: ArrayLike<number>): OrderedPick[] {
-  return picker.pick(scores, picker.candidates.length).map((pick) => ({ ...pick, round: 0 }));
+/** Picks by fixed scores until nothing more fits, as round `round`. */
+function pickAll(
+  picker: Picker,
+  scores: ArrayLike<number>,
+  round: number,
+): { order: OrderedPick[]; passedOver: PassedOver[] } {
+  const { picks, passedOver } = picker.pickExplained(scores, picker.candidates.length);
+  return { order: picks.map((pick) => ({ ...pick, round })), passedOver };
+}
+
+/** A method without rounds: picks by fixed scores until nothing more fits. */
+function pickRanked(picker: Picker, scores: ArrayLike<number>): MethodResult {
+  const { order, passedOver } = pickAll(picker, scores, 0);
+  return { order, passedOver: [{ round: 0, passedOver }] };
 }
 
 /** log of the group's embedding rows; a group's blocks share it, earlier blocks slightly ahead. */
@@ -239,12 +267,7 @@ async function attentionSelection(
   dataset: PreparedDataset,
   picker: Picker,
   hooks: SelectionHooks,
-  finish: (
-    order: readonly OrderedPick[],
-    rounds: readonly SelectionRound[],
-    steps: number,
-    plan: SequentialAttentionPlan,
-  ) => SelectionOutcome,
+  finish: (result: MethodResult) => SelectionOutcome,
   checkpoint?: SelectionCheckpoint,
 ): Promise<SelectionOutcome> {
   picker.assertSomethingFits();
@@ -263,11 +286,8 @@ async function attentionSelection(
       await learner.train(plan.warmupSteps, 'ones');
       learner.resetLogits(1);
       await learner.train(plan.stepsPerRound, 'attention');
-      const weights = Array.from(learner.gateValues());
-      const order = pickAll(picker, weights).map((pick) => ({ ...pick, round: 1 }));
-      const round = { round: 1, weights, picks: order };
-      await hooks.onRound?.(round, picker.candidates);
-      return finish(order, [round], learner.steps, plan);
+      const round = await pickByScores(picker, learner.gateValues(), hooks);
+      return finish({ order: round.picks, rounds: [round], steps: learner.steps, plan });
     }
     const rounds = await resumeRounds(learner, picker, checkpoint);
     for (const round of rounds) await hooks.onRound?.(round, picker.candidates);
@@ -282,8 +302,7 @@ async function attentionSelection(
         await hooks.onRound?.(round, picker.candidates);
       },
     });
-    const order = rounds.flatMap((round) => round.picks.map((pick) => ({ ...pick, round: round.round })));
-    return finish(order, rounds, learner.steps, plan);
+    return finish({ order: roundsOrder(rounds), rounds, steps: learner.steps, plan });
   } finally {
     await learner.dispose();
   }

@@ -9,7 +9,7 @@
  * Unlike the reference implementation, whose first pick comes before the logits have had
  * any gradient, every pick here is made on logits trained during the round before it.
  */
-import type { PickedCandidate, Picker } from './picker.js';
+import type { PassedOver, PickedCandidate, Picker } from './picker.js';
 
 export type GateMode = 'ones' | 'attention';
 
@@ -38,6 +38,8 @@ export interface SelectionRound {
   /** Attention weight of every candidate at the end of the round (1 for selected ones). */
   readonly weights: readonly number[];
   readonly picks: readonly PickedCandidate[];
+  /** Candidates weighted above a pick that did not fit (absent in rounds saved before it was recorded). */
+  readonly passedOver?: readonly PassedOver[];
 }
 
 export interface SequentialAttentionOptions {
@@ -67,8 +69,8 @@ export async function sequentialAttention(
     learner.resetLogits(round);
     await learner.train(plan.stepsPerRound, 'attention');
     const weights = Array.from(learner.gateValues());
-    const picks = picker.pick(weights, plan.selectPerRound);
-    const record = { round, weights, picks };
+    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound);
+    const record = { round, weights, picks, passedOver };
     rounds.push(record);
     await options.onRound?.(record);
     if (picks.length === 0) break;

@@ -87,13 +87,25 @@ export function selectionOrderPlot(manifest: Manifest): PlotSpec | null {
 /** Cell state of a candidate in a round: picked in it, selected before it, or still open. */
 type CellState = 'picked' | 'selected' | 'open';
 
-/** Every candidate's weight per round as a heatmap, the round's picks marked. */
+/** The rounds each candidate was passed over in: scored above the round's pick, it did not fit. */
+function passedOverRounds(manifest: Manifest): Map<string, Set<number>> {
+  return new Map((manifest.did_not_fit ?? []).map((entry) => [entry.candidate, new Set(entry.rounds)]));
+}
+
+/** Every candidate's weight per round as a heatmap, the round's picks and what did not fit marked. */
 export function weightsPlot(manifest: Manifest, trace: readonly TraceRound[]): PlotSpec | null {
   const rounds = trace.filter((line) => line.weights && Object.keys(line.weights).length > 0);
   if (rounds.length === 0) return null;
   const order = manifest.selection_order.map((step) => step.candidate);
   const candidates = [...new Set([...order, ...rounds.flatMap((line) => Object.keys(line.weights!))])];
-  const values: { round: number; candidate: string; weight: number | null; state: CellState }[] = [];
+  const passedOver = passedOverRounds(manifest);
+  const values: {
+    round: number;
+    candidate: string;
+    weight: number | null;
+    state: CellState;
+    unaffordable: boolean;
+  }[] = [];
   const selected = new Set<string>();
   for (const line of rounds) {
     const picked = new Set(line.picks.map((pick) => pick.candidate ?? pick.name ?? ''));
@@ -109,6 +121,7 @@ export function weightsPlot(manifest: Manifest, trace: readonly TraceRound[]): P
         candidate,
         weight: typeof weight === 'number' && Number.isFinite(weight) ? weight : null,
         state,
+        unaffordable: passedOver.get(candidate)?.has(line.round) ?? false,
       });
     }
     for (const name of picked) selected.add(name);
@@ -123,10 +136,11 @@ export function weightsPlot(manifest: Manifest, trace: readonly TraceRound[]): P
     title: 'candidate',
     axis: { labelLimit: 220 },
   } as const;
+  const rowStep = candidates.length > 40 ? 9 : 16;
   const spec = {
     data: { values },
     width: { step: Math.max(12, Math.min(36, 600 / rounds.length)) },
-    height: { step: candidates.length > 40 ? 9 : 16 },
+    height: { step: rowStep },
     encoding: { x, y },
     layer: [
       {
@@ -154,6 +168,26 @@ export function weightsPlot(manifest: Manifest, trace: readonly TraceRound[]): P
         transform: [{ filter: "datum.state === 'picked'" }],
         mark: { type: 'point', shape: 'circle', filled: true, color: '#d62728', size: 40, opacity: 1 },
       },
+      {
+        transform: [{ filter: 'datum.unaffordable' }],
+        mark: {
+          type: 'point',
+          shape: 'circle',
+          filled: false,
+          color: '#111111',
+          strokeWidth: 1.5,
+          size: rowStep * rowStep * 0.45,
+          opacity: 1,
+          tooltip: true,
+        },
+        encoding: {
+          tooltip: [
+            { field: 'candidate', type: 'nominal' },
+            { field: 'round', type: 'ordinal' },
+            { field: 'weight', type: 'quantitative', format: '.4f', title: `${score}, did not fit` },
+          ],
+        },
+      },
     ],
   } as TopLevelSpec;
   return {
@@ -162,7 +196,8 @@ export function weightsPlot(manifest: Manifest, trace: readonly TraceRound[]): P
     caption:
       `The ${score} of every candidate at the end of each round (darker: larger). ` +
       'A red dot marks the candidate picked in that round; grey cells are candidates already selected ' +
-      '(their gates are fixed at 1).',
+      "(their gates are fixed at 1). A black ring marks a candidate scored above the round's pick that " +
+      'did not fit the budgets then (listed under Did not fit).',
     spec,
   };
 }

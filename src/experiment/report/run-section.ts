@@ -5,8 +5,17 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EvalMetrics } from '../../model/metrics.js';
+import { describeCost } from '../../selection/budgets.js';
 import { errorMessage, LemoptError } from '../../util/errors.js';
-import { MANIFEST_FILE, readManifest, type Manifest, type ManifestCost } from '../manifest.js';
+import {
+  MANIFEST_FILE,
+  readManifest,
+  STOP_REASONS,
+  type Manifest,
+  type ManifestCost,
+  type ManifestFittingForm,
+} from '../manifest.js';
+import { selectionCost } from '../manifest-costs.js';
 import {
   bytes,
   escapeHtml,
@@ -79,6 +88,7 @@ function overviewTable(manifest: Manifest): string {
     ['export precision', manifest.dtype],
     ['data', `${manifest.data.source} (${integer(manifest.data.rows)} rows)`],
     ['latency model', latency ? `${latency.source}, backend ${latency.backend}` : null],
+    ['stopped', manifest.stopped ? STOP_REASONS[manifest.stopped.reason] : null],
     ['config hash', manifest.config_hash],
     ['created', `${manifest.created} by lemopt ${manifest.lemopt_version}`],
   ];
@@ -88,6 +98,7 @@ function overviewTable(manifest: Manifest): string {
 function costTable(manifest: Manifest): string {
   const { full, selected } = manifest.cost;
   const { budgets } = manifest;
+  const unused = manifest.stopped?.unused_budget;
   const share = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
   const row = (
     name: string,
@@ -102,6 +113,7 @@ function costTable(manifest: Manifest): string {
     format(selected.predicted[key]),
     format(selected.measured[key]),
     percent(share(selected.predicted[key], full.predicted[key])),
+    format(unused?.[key] ?? null),
   ];
   return table(
     [
@@ -112,6 +124,7 @@ function costTable(manifest: Manifest): string {
       'selected, predicted',
       'selected, measured',
       'selected / full',
+      'budget left unused',
     ],
     [
       row('embedding memory', 'memory_bytes', budgets.memory_bytes, bytes),
@@ -120,7 +133,7 @@ function costTable(manifest: Manifest): string {
     {
       name: 'cost',
       caption: 'Budgets, predicted (cost model) and measured cost',
-      numeric: [1, 2, 3, 4, 5, 6],
+      numeric: [1, 2, 3, 4, 5, 6, 7],
       rowHeaders: true,
     },
   );
@@ -203,6 +216,55 @@ function droppedTable(manifest: Manifest): string {
   });
 }
 
+function formCell(form: ManifestFittingForm | null): string | null {
+  if (form === null) return null;
+  return `${form.dim} dims ${form.dtype} (${describeCost(selectionCost(form))})`;
+}
+
+function didNotFitTable(manifest: Manifest): string {
+  const entries = manifest.did_not_fit;
+  if (entries === undefined) return '';
+  if (entries.length === 0)
+    return note('Every candidate scored above a pick fitted the budgets.', 'did-not-fit');
+  const rows = entries.map((entry): Cell[] => [
+    entry.candidate,
+    entry.tower,
+    fixed(entry.weight),
+    entry.rounds.join(', '),
+    bytes(entry.cost.memory_bytes),
+    micros(entry.cost.latency_us),
+    bytes(entry.budget_left.memory_bytes),
+    micros(entry.budget_left.latency_us),
+    entry.blocked_by.replace(/_/g, ' '),
+    formCell(entry.fits_with_fewer_dims),
+    formCell(entry.fits_as_int8),
+  ]);
+  return table(
+    [
+      'candidate',
+      'tower',
+      'weight',
+      'rounds',
+      'memory',
+      'latency',
+      'memory left',
+      'latency left',
+      'blocked by',
+      'fits with fewer dims',
+      'fits as int8',
+    ],
+    rows,
+    {
+      name: 'did-not-fit',
+      caption:
+        `Did not fit (${entries.length}): candidates scored above a pick that the budgets could not hold then, ` +
+        'with what they would have added, what was left, and the forms that would have fit',
+      numeric: [2, 4, 5, 6, 7],
+      rowHeaders: true,
+    },
+  );
+}
+
 function orderTable(manifest: Manifest): string {
   const rows = manifest.selection_order.map((step): Cell[] => [
     step.step,
@@ -265,6 +327,7 @@ export async function runSection(run: RunFolder, options: RunSectionOptions): Pr
     heading('Selection'),
     order ? drawn('selection-order') : note('Nothing was selected.', 'selection-order'),
     drawn('attention-weights') || weightsNote,
+    didNotFitTable(manifest),
     heading('Final selection'),
     drawn('group-dims'),
     `<div class="tables">${keptTable(manifest)}${droppedTable(manifest)}</div>`,
