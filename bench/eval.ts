@@ -4,6 +4,8 @@
  *
  * - Recommender datasets (converted from LEMOPT_DATASETS, default ../shared/datasets):
  *   the full model, then memory budgets of 10%, 25% and 50% x every method x 3 seeds.
+ * - MovieLens-1M's Sequential Attention selections at 25% and 50% exported for serving
+ *   in fp32, fp16 and int8 and measured in ONNX Runtime (eval-export.ts).
  * - The reference's setting: Mice Protein, classifier mode, k = 10 and 50, 5 seeds.
  *
  * Options (env): LEMOPT_DATASETS, LEMOPT_EVAL_DIR (default runs/eval), LEMOPT_EVAL_ONLY
@@ -24,6 +26,7 @@ import { METRICS_FILE } from '../src/experiment/train.js';
 import { runSweep } from '../src/experiment/sweep.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { selectBackend } from '../src/model/backend.js';
+import { exportSection } from './eval-export.js';
 
 const DATASETS = process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets');
 const EVAL_DIR = path.resolve(process.env.LEMOPT_EVAL_DIR ?? path.join('runs', 'eval'));
@@ -48,6 +51,9 @@ interface Recommender {
   readonly name: DatasetName;
   readonly config: string;
 }
+
+/** Datasets whose Sequential Attention selections are also exported and measured in ONNX Runtime. */
+const EXPORTED: readonly DatasetName[] = ['movielens-1m'];
 
 const RECOMMENDERS: readonly Recommender[] = [
   { name: 'movielens-100k', config: 'configs/movielens-100k.yaml' },
@@ -100,6 +106,8 @@ async function evaluateRecommender(dataset: Recommender): Promise<string[]> {
   const lines = await recommenderSection(dataset, config, result.rows, methods, candidates, wall, result.dir);
   if (!methods.includes('greedy') && groups <= config.selection.greedy_max_candidates)
     lines.push(...(await greedyAgreement(dataset, config, file, groups)));
+  if (EXPORTED.includes(dataset.name))
+    lines.push(...(await exportSection(dataset.name, result.dir, result.rows)));
   return lines;
 }
 

@@ -5,6 +5,7 @@ import { LemoptError } from '../util/errors.js';
 import { applyCommand } from './commands/apply.js';
 import { calibrateCommand } from './commands/calibrate.js';
 import { convertCommand } from './commands/convert.js';
+import { exportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareCommand } from './commands/prepare.js';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(sweepCommand)
     .command(reportCommand)
     .command(applyCommand)
+    .command(exportCommand)
     .demandCommand(1, 'Name a command; `lemopt --help` lists them.')
     .strict()
     .recommendCommands()

@@ -13,7 +13,7 @@
  *                adam_m|adam_v|adam_row_steps|step`, `embedding/active_dims`,
  *                `dense/<variable>`, `dense_optimizer/<variable>/m|v`.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { StateArray } from '../embedding/store.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError } from '../util/errors.js';
@@ -89,25 +89,53 @@ export async function writeCheckpoint<Progress>(
   await writeFileAtomic(file, bytes);
 }
 
+/** Throws unless `prefix` starts with the magic bytes and a header length. */
+function checkMagic(file: string, prefix: Buffer): void {
+  if (prefix.length < 12 || prefix.subarray(0, 8).toString('latin1') !== MAGIC) {
+    throw new LemoptError(`${file}: not a lemopt checkpoint; delete it to start training afresh`);
+  }
+}
+
+/** The JSON header of a checkpoint's bytes (`prefix` may stop anywhere after it) and where it ends. */
+function parseHeader<Progress>(
+  file: string,
+  prefix: Buffer,
+): { meta: CheckpointMeta<Progress>; end: number } {
+  checkMagic(file, prefix);
+  const end = 12 + prefix.readUInt32LE(8);
+  const meta = JSON.parse(prefix.subarray(12, end).toString('utf8')) as CheckpointMeta<Progress>;
+  if (meta.version !== CHECKPOINT_FORMAT_VERSION) {
+    throw new LemoptError(
+      `${file}: checkpoint format ${meta.version}, this lemopt reads ${CHECKPOINT_FORMAT_VERSION}`,
+    );
+  }
+  return { meta, end };
+}
+
+/** The progress record of the checkpoint in `file`, without reading its arrays; undefined when there is none. */
+export async function readCheckpointProgress<Progress>(file: string): Promise<Progress | undefined> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (handle === undefined) return undefined;
+  try {
+    const start = Buffer.alloc(12);
+    const { bytesRead } = await handle.read(start, 0, 12, 0);
+    checkMagic(file, start.subarray(0, bytesRead));
+    const prefix = Buffer.alloc(12 + start.readUInt32LE(8));
+    await handle.read(prefix, 0, prefix.length, 0);
+    return parseHeader<Progress>(file, prefix).meta.progress;
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The checkpoint in `file`, or undefined when there is none. */
 export async function readCheckpoint<Progress>(
   file: string,
 ): Promise<{ progress: Progress; state: TrainingState } | undefined> {
   const contents = await readFile(file).catch(() => undefined);
   if (contents === undefined) return undefined;
-  if (contents.length < 12 || contents.subarray(0, 8).toString('latin1') !== MAGIC) {
-    throw new LemoptError(`${file}: not a lemopt checkpoint; delete it to start training afresh`);
-  }
-  const headerLength = contents.readUInt32LE(8);
-  const meta = JSON.parse(
-    contents.subarray(12, 12 + headerLength).toString('utf8'),
-  ) as CheckpointMeta<Progress>;
-  if (meta.version !== CHECKPOINT_FORMAT_VERSION) {
-    throw new LemoptError(
-      `${file}: checkpoint format ${meta.version}, this lemopt reads ${CHECKPOINT_FORMAT_VERSION}`,
-    );
-  }
-  const bytes = contents.subarray(Math.ceil((12 + headerLength) / 8) * 8);
+  const { meta, end: headerEnd } = parseHeader<Progress>(file, contents);
+  const bytes = contents.subarray(Math.ceil(headerEnd / 8) * 8);
   const embeddings: StateArray[] = [];
   const dense: NamedArray[] = [];
   const slots: NamedArray[] = [];

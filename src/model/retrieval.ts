@@ -45,26 +45,33 @@ export async function buildCatalogue(dataset: PreparedDataset, itemKey: number):
   return { rows: concatBatches(parts), indexOfKey };
 }
 
+/** The tower vectors (as the score sees them) of encoded rows: their items', and their users'. */
+export interface TowerEmbedder {
+  /** [rows, dim] row-major. */
+  items(rows: Batch): Float32Array;
+  users(rows: Batch): Float32Array;
+}
+
+/** The embedder of a trained model: lookups in its store, towers on its engine. */
+export function modelEmbedder(store: EmbeddingStore, model: TwoTowerModel): TowerEmbedder {
+  const embed = (rows: Batch) => {
+    const inputs = store.forward(rows);
+    return model.embed({ size: rows.numRows, user: inputs.user, item: inputs.item });
+  };
+  return { items: (rows) => embed(rows).item, users: (rows) => embed(rows).user };
+}
+
 /** Item-tower vectors of every catalogue item, [N, dim] row-major. */
-function embedCatalogue(
-  catalogue: Catalogue,
-  store: EmbeddingStore,
-  model: TwoTowerModel,
-): { vectors: Float32Array; dim: number } {
+function embedCatalogue(catalogue: Catalogue, embedder: TowerEmbedder): Float32Array {
   const n = catalogue.rows.numRows;
   const chunks: Float32Array[] = [];
-  let dim = 0;
   for (let start = 0; start < n; start += EMBED_CHUNK) {
     const order = Int32Array.from({ length: Math.min(EMBED_CHUNK, n - start) }, (_, i) => start + i);
-    const rows = takeRows(catalogue.rows, order);
-    const inputs = store.forward(rows);
-    const embedded = model.embed({ size: rows.numRows, user: inputs.user, item: inputs.item });
-    chunks.push(embedded.item);
-    dim = embedded.dim;
+    chunks.push(embedder.items(takeRows(catalogue.rows, order)));
   }
-  const vectors = new Float32Array(n * dim);
+  const vectors = new Float32Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
   chunks.reduce((at, chunk) => (vectors.set(chunk, at), at + chunk.length), 0);
-  return { vectors, dim };
+  return vectors;
 }
 
 /** Hits and discounted gains at each K, summed over the rows ranked so far. */
@@ -132,29 +139,32 @@ export class RankTally {
   }
 }
 
-export async function evaluateRetrieval(
+/**
+ * Recall@K and NDCG@K of the vectors `embedder` gives: the catalogue embedded once, each
+ * positive row of the split ranked against it (products on `scorer`'s engine).
+ */
+export async function rankCatalogue(
   dataset: PreparedDataset,
-  store: EmbeddingStore,
-  model: TwoTowerModel,
+  embedder: TowerEmbedder,
+  scorer: Pick<TwoTowerModel, 'scoreAgainst'>,
   catalogue: Catalogue,
   itemKey: number,
   split: number,
   batchSize: number,
   ks: readonly number[],
 ): Promise<RetrievalMetrics> {
-  const { vectors } = embedCatalogue(catalogue, store, model);
+  const vectors = embedCatalogue(catalogue, embedder);
   const n = catalogue.rows.numRows;
   const tally = new RankTally(ks);
   const splitBatches = batches(dataset.encodedBatches(), { split, batchSize, shuffleBuffer: 0, seed: 0 });
   for await (const batch of prefetch(splitBatches)) {
-    const inputs = store.forward(batch);
-    const { user } = model.embed({ size: batch.numRows, user: inputs.user, item: inputs.item });
+    const user = embedder.users(batch);
     const keys = batch.features[itemKey].ids;
     // Only positive rows whose item is in the catalogue are ranked.
     const own = Int32Array.from({ length: batch.numRows }, (_, row) =>
       batch.labels[row] === 1 ? (catalogue.indexOfKey.get(keys[row]) ?? -1) : -1,
     );
-    tally.add(model, user, batch.numRows, vectors, n, own);
+    tally.add(scorer, user, batch.numRows, vectors, n, own);
   }
   return tally.metrics(n);
 }

@@ -11,7 +11,7 @@ import { vocabularySizes } from '../embedding/layout.js';
 import { vocabularySize, type CategoricalVocabulary } from '../data/vocabulary.js';
 import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
 import { binaryMetrics, primaryMetric, type EvalMetrics } from './metrics.js';
-import { buildCatalogue, evaluateRetrieval, type Catalogue } from './retrieval.js';
+import { buildCatalogue, modelEmbedder, rankCatalogue, type Catalogue } from './retrieval.js';
 import { learningRateFactor } from './schedule.js';
 import { TwoTowerModel } from './two-tower.js';
 import { readCheckpoint, writeCheckpoint, type TrainingState } from './checkpoint.js';
@@ -305,9 +305,9 @@ export function objectiveParts(config: RunConfig, dataset: PreparedDataset): Obj
     },
     evaluate: async (store, model, split) => {
       catalogue ??= await buildCatalogue(dataset, itemKey);
-      return evaluateRetrieval(
+      return rankCatalogue(
         dataset,
-        store,
+        modelEmbedder(store, model),
         model,
         catalogue,
         itemKey,
@@ -320,7 +320,7 @@ export function objectiveParts(config: RunConfig, dataset: PreparedDataset): Obj
 }
 
 /** Index (in layout.features) of model.item_key, or of the item tower's largest categorical vocabulary. */
-function itemKeyFeature(config: RunConfig, dataset: PreparedDataset): number {
+export function itemKeyFeature(config: RunConfig, dataset: PreparedDataset): number {
   const features = dataset.layout.features;
   const name = config.model.item_key;
   if (name !== undefined) {

@@ -10,7 +10,7 @@ const { onnx } = onnxProto;
 /** The ONNX operator set the graphs are written against (every Reduce* takes its axes as an input). */
 export const OPSET = 18;
 /** ONNX IR version 8 (onnx 1.10), the newest that onnx-proto's schema describes. */
-const IR_VERSION = 8;
+export const IR_VERSION = 8;
 
 export type ElementType = 'float32' | 'int64' | 'float16' | 'int8' | 'uint8';
 /** A dimension: a size, or a name for a size given at run time (the batch). */
@@ -24,6 +24,14 @@ const ELEMENT_TYPES: Readonly<Record<ElementType, number>> = {
   int8: onnx.TensorProto.DataType.INT8,
   uint8: onnx.TensorProto.DataType.UINT8,
 };
+
+/** Values of a raw initializer: float32, float16 (as its bits), int8 or int64. */
+export type RawTensorData = Float32Array | Uint16Array | Int8Array | BigInt64Array;
+
+/** The element type of an ONNX TensorProto.DataType code, if lemopt uses it. */
+export function elementTypeOf(code: number): ElementType | undefined {
+  return (Object.keys(ELEMENT_TYPES) as ElementType[]).find((type) => ELEMENT_TYPES[type] === code);
+}
 
 export interface ValueInfo {
   readonly name: string;
@@ -86,6 +94,20 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * A named initializer holding `data` as raw little-endian bytes (large tensors: tables,
+   * weights); `data`'s element type must be `type`'s. Returns its name.
+   */
+  initializer(name: string, type: ElementType, dims: readonly number[], data: RawTensorData): string {
+    const expected = dims.reduce((product, dim) => product * dim, 1);
+    if (data.length !== expected)
+      throw new Error(`initializer '${name}' has ${data.length} values for shape [${dims.join(', ')}]`);
+    this.claim(name);
+    const rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.initializers.push({ name, dataType: ELEMENT_TYPES[type], dims: [...dims], rawData });
+    return name;
+  }
+
   /** A constant int64 vector of axes (for Reduce*, Unsqueeze, Squeeze). */
   axes(...axes: number[]): string {
     return this.constant(axes, [axes.length], 'int64');
@@ -108,6 +130,11 @@ export class GraphBuilder {
       attribute: Object.entries(attributes).map(([key, value]) => attribute(key, value)),
     });
     return name;
+  }
+
+  /** The graph's inputs and outputs as declared so far. */
+  get signature(): { readonly inputs: readonly ValueInfo[]; readonly outputs: readonly ValueInfo[] } {
+    return { inputs: [...this.inputs], outputs: [...this.outputs] };
   }
 
   /** The model, serialised. */

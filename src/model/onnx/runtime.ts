@@ -24,7 +24,10 @@ export interface OrtTensor {
   readonly data: unknown;
   readonly dims: readonly number[];
 }
-type TensorConstructor = new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+interface TensorConstructor {
+  new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+  new (type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
+}
 
 interface NativeSession {
   loadModel(
@@ -82,7 +85,9 @@ export interface SessionOptions {
   readonly intraOpThreads?: number;
 }
 
-export type Feeds = Record<string, { readonly data: Float32Array; readonly dims: readonly number[] }>;
+/** Float inputs, or int64 ones (ids of an exported model). */
+export type FeedData = Float32Array | BigInt64Array;
+export type Feeds = Record<string, { readonly data: FeedData; readonly dims: readonly number[] }>;
 
 export class OnnxSession {
   readonly inputNames: readonly string[];
@@ -90,7 +95,7 @@ export class OnnxSession {
   private readonly session: NativeSession;
   private readonly Tensor: TensorConstructor;
   /** Tensors wrapping long-lived arrays (the parameters), by array and shape. */
-  private readonly wrapped = new WeakMap<Float32Array, OrtTensor>();
+  private readonly wrapped = new WeakMap<FeedData, OrtTensor>();
   private disposed = false;
 
   constructor(model: Uint8Array, options: SessionOptions = {}) {
@@ -132,9 +137,7 @@ export class OnnxSession {
     for (const name of this.inputNames) {
       const feed = feeds[name];
       if (feed === undefined) throw new Error(`no value for the graph input '${name}'`);
-      tensors[name] = stable?.has(name)
-        ? this.wrap(feed.data, feed.dims)
-        : new this.Tensor('float32', feed.data, feed.dims);
+      tensors[name] = stable?.has(name) ? this.wrap(feed.data, feed.dims) : this.tensor(feed.data, feed.dims);
     }
     const fetches: Record<string, null> = {};
     for (const name of outputs) fetches[name] = null;
@@ -150,10 +153,16 @@ export class OnnxSession {
     this.session.dispose();
   }
 
-  private wrap(data: Float32Array, dims: readonly number[]): OrtTensor {
+  private tensor(data: FeedData, dims: readonly number[]): OrtTensor {
+    return data instanceof BigInt64Array
+      ? new this.Tensor('int64', data, dims)
+      : new this.Tensor('float32', data, dims);
+  }
+
+  private wrap(data: FeedData, dims: readonly number[]): OrtTensor {
     let tensor = this.wrapped.get(data);
     if (tensor === undefined || tensor.dims.join(',') !== dims.join(',')) {
-      tensor = new this.Tensor('float32', data, dims);
+      tensor = this.tensor(data, dims);
       this.wrapped.set(data, tensor);
     }
     return tensor;

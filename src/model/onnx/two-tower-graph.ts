@@ -63,10 +63,10 @@ function declareInputs(g: GraphBuilder, spec: TwoTowerSpec, trainable: boolean):
   return parameters;
 }
 
-function towers(g: GraphBuilder, spec: TwoTowerSpec, phase: 'train' | 'infer'): [TowerTrace, TowerTrace] {
+function trainTowers(g: GraphBuilder, spec: TwoTowerSpec): [TowerTrace, TowerTrace] {
   return [
-    towerForward(g, spec.user, INPUT.user, INPUT.userScale, phase),
-    towerForward(g, spec.item, INPUT.item, INPUT.itemScale, phase),
+    towerForward(g, spec.user, INPUT.user, INPUT.userScale, 'train'),
+    towerForward(g, spec.item, INPUT.item, INPUT.itemScale, 'train'),
   ];
 }
 
@@ -82,7 +82,7 @@ export function twoTowerTrainGraph(spec: TwoTowerSpec): BuiltGraph {
   const g = new GraphBuilder('lemopt_two_tower_train');
   const parameters = declareInputs(g, spec, true);
   const rowWeights = g.input(INPUT.rowWeights, [BATCH]);
-  const [userTrace, itemTrace] = towers(g, spec, 'train');
+  const [userTrace, itemTrace] = trainTowers(g, spec);
   const head = scored(g, spec, userTrace.output, itemTrace.output);
   const columnWeights = g.op('Unsqueeze', [rowWeights, g.axes(1)]);
   let userUp: string;
@@ -151,15 +151,38 @@ export function twoTowerTrainGraph(spec: TwoTowerSpec): BuiltGraph {
   return { model: g.encode(), parameters, outputs };
 }
 
+/**
+ * One tower's vector as the score sees it (prediction): the tower's output, scaled to unit
+ * length for the cosine (the user's divided by the temperature). Reads the tower's
+ * parameters by their names in architecture.ts.
+ */
+export function inferTowerVector(
+  g: GraphBuilder,
+  spec: TwoTowerSpec,
+  tower: 'user' | 'item',
+  input: string,
+  scale: string | undefined,
+): string {
+  const output = towerForward(g, spec[tower], input, scale, 'infer').output;
+  if (spec.score === 'dot') return output;
+  return unitRows(g, output, tower === 'user' ? 1 / spec.temperature : 1).output;
+}
+
+/** The score of tower vectors: their row-wise dot product, through a sigmoid for `binary`. */
+export function inferScore(g: GraphBuilder, spec: TwoTowerSpec, user: string, item: string): string {
+  const z = g.op('ReduceSum', [g.op('Mul', [user, item]), g.axes(1)], { keepdims: 0 });
+  return spec.objective === 'binary' ? g.op('Sigmoid', [z]) : z;
+}
+
 export function twoTowerInferGraph(spec: TwoTowerSpec): BuiltGraph {
   const g = new GraphBuilder('lemopt_two_tower_infer');
   const parameters = declareInputs(g, spec, false);
-  const [userTrace, itemTrace] = towers(g, spec, 'infer');
-  const head = scored(g, spec, userTrace.output, itemTrace.output);
+  const user = inferTowerVector(g, spec, 'user', INPUT.user, INPUT.userScale);
+  const item = inferTowerVector(g, spec, 'item', INPUT.item, INPUT.itemScale);
   const dim = towerOutputDim(spec.user);
-  const z = g.op('ReduceSum', [g.op('Mul', [head.user, head.item]), g.axes(1)], { keepdims: 0 });
-  g.output(OUTPUT.userVector, head.user, [BATCH, dim]);
-  g.output(OUTPUT.itemVector, head.item, [BATCH, dim]);
-  g.output(OUTPUT.score, spec.objective === 'binary' ? g.op('Sigmoid', [z]) : z, [BATCH]);
+  const score = inferScore(g, spec, user, item);
+  g.output(OUTPUT.userVector, user, [BATCH, dim]);
+  g.output(OUTPUT.itemVector, item, [BATCH, dim]);
+  g.output(OUTPUT.score, score, [BATCH]);
   return { model: g.encode(), parameters, outputs: [OUTPUT.userVector, OUTPUT.itemVector, OUTPUT.score] };
 }
