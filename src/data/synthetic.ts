@@ -1,6 +1,8 @@
 /**
  * The embedded default dataset (`lemopt generate`): synthetic user-item interactions
  * with a planted structure, written as `interactions.parquet` plus `ground_truth.json`.
+ * A profile picks the shape: `quickstart` (the default, 19 feature columns) or `large`
+ * (200 feature groups, like a large embedding model's log; synthetic/large-profile.ts).
  *
  * Users and items have latent vectors; the label is Bernoulli(sigmoid(u.v + noise)).
  * Feature columns are signal (noisy quantisations of latent dimensions, of different
@@ -18,9 +20,16 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ParquetWriter } from 'hyparquet-writer';
 import { temporaryPathFor } from '../util/atomic.js';
 import { errorMessage, LemoptError } from '../util/errors.js';
-import { GENERATOR_VERSION, groundTruthDocument, type GroundTruth } from './synthetic/document.js';
+import {
+  GENERATOR_VERSION,
+  groundTruthDocument,
+  profileField,
+  type GroundTruth,
+} from './synthetic/document.js';
 import { FileSink, parquetSchema } from './parquet-output.js';
+import { LARGE_PROFILE } from './synthetic/large-profile.js';
 import { columnLayout, emptyCounts, RowGenerator } from './synthetic/rows.js';
+import { QUICKSTART_PROFILE, type SyntheticProfile } from './synthetic/specs.js';
 import { measureSignal } from './synthetic/truth.js';
 import { buildWorld } from './synthetic/world.js';
 
@@ -28,7 +37,12 @@ export type { GroundTruth, TruthColumn, ColumnRole } from './synthetic/document.
 
 export const SYNTHETIC_DATA_FILE = 'interactions.parquet';
 export const SYNTHETIC_TRUTH_FILE = 'ground_truth.json';
-export const DEFAULT_SYNTHETIC_ROWS = 200_000;
+export const SYNTHETIC_PROFILES = {
+  quickstart: QUICKSTART_PROFILE,
+  large: LARGE_PROFILE,
+} as const satisfies Record<string, SyntheticProfile>;
+export type SyntheticProfileName = keyof typeof SYNTHETIC_PROFILES;
+export const DEFAULT_SYNTHETIC_ROWS = QUICKSTART_PROFILE.defaultRows;
 export const DEFAULT_SYNTHETIC_SEED = 7;
 export const DEFAULT_SYNTHETIC_ROW_GROUP_SIZE = 100_000;
 /** Upper bound on rows (row indexes and timestamps stay exact far below it). */
@@ -37,7 +51,9 @@ export const MAX_SYNTHETIC_ROWS = 2 ** 31 - 1;
 export interface GenerateSyntheticOptions {
   /** Output folder, created if missing; existing output files in it are replaced. */
   readonly outDir: string;
-  /** Number of rows (default 200,000). */
+  /** The dataset's shape (default `quickstart`). */
+  readonly profile?: SyntheticProfileName;
+  /** Number of rows (default: the profile's, 200,000 for the quickstart). */
   readonly rows?: number;
   /** Seed of every random draw, an integer in [0, 2^32) (default 7). */
   readonly seed?: number;
@@ -68,9 +84,19 @@ function prepareFolder(outDir: string): void {
   if (!statSync(outDir).isDirectory()) throw new LemoptError(`output path ${outDir} is not a folder`);
 }
 
+/** The profile of a name, or an error listing the names. */
+export function syntheticProfile(name: string): SyntheticProfile {
+  if (!Object.hasOwn(SYNTHETIC_PROFILES, name))
+    throw new LemoptError(
+      `unknown synthetic profile '${name}'; one of: ${Object.keys(SYNTHETIC_PROFILES).join(', ')}`,
+    );
+  return SYNTHETIC_PROFILES[name as SyntheticProfileName];
+}
+
 /** Writes the synthetic dataset into `outDir`; see the module comment. */
 export async function generateSynthetic(options: GenerateSyntheticOptions): Promise<GenerateSyntheticResult> {
-  const rows = options.rows ?? DEFAULT_SYNTHETIC_ROWS;
+  const profile = syntheticProfile(options.profile ?? 'quickstart');
+  const rows = options.rows ?? profile.defaultRows;
   const seed = options.seed ?? DEFAULT_SYNTHETIC_SEED;
   const rowGroupSize = options.rowGroupSize ?? DEFAULT_SYNTHETIC_ROW_GROUP_SIZE;
   checkInteger('rows', rows, 1, MAX_SYNTHETIC_ROWS);
@@ -83,7 +109,7 @@ export async function generateSynthetic(options: GenerateSyntheticOptions): Prom
   const dataTemporary = temporaryPathFor(dataFile);
   const truthTemporary = temporaryPathFor(truthFile);
 
-  const world = buildWorld(seed);
+  const world = buildWorld(seed, profile);
   const layout = columnLayout(world);
   const counts = emptyCounts(world);
   let sink: FileSink | undefined;
@@ -97,7 +123,7 @@ export async function generateSynthetic(options: GenerateSyntheticOptions): Prom
       kvMetadata: [
         {
           key: 'lemopt.synthetic',
-          value: JSON.stringify({ generator_version: GENERATOR_VERSION, seed, rows }),
+          value: JSON.stringify({ generator_version: GENERATOR_VERSION, ...profileField(world), seed, rows }),
         },
       ],
     });

@@ -1,5 +1,5 @@
 /** The ground_truth.json document written beside the synthetic data. */
-import { ITEM_COUNT, LATENT_DIM, USER_COUNT, type GridSpec } from './specs.js';
+import { QUICKSTART_PROFILE, type GridSpec } from './specs.js';
 import type { ColumnType } from '../parquet-output.js';
 import { distinctCount, type ColumnLayout, type DataCounts } from './rows.js';
 import type { SignalSummary } from './truth.js';
@@ -49,6 +49,8 @@ export interface TruthColumn {
 export interface GroundTruth {
   readonly generator: string;
   readonly generator_version: number;
+  /** The profile, absent for the quickstart's (its files predate profiles and stay byte-identical). */
+  readonly profile?: string;
   readonly seed: number;
   readonly rows: number;
   readonly row_group_size: number;
@@ -80,6 +82,21 @@ export interface GroundTruth {
 }
 
 const round = (value: number, digits = 4): number => Number(value.toFixed(digits));
+
+/** `{ profile }` for any profile but the quickstart's, whose files predate profiles. */
+export function profileField(world: Pick<World, 'profile'>): { profile?: string } {
+  return world.profile === QUICKSTART_PROFILE ? {} : { profile: world.profile.name };
+}
+
+/** The latent weights of a profile that sets them (with equal weights the logit is as documented). */
+function latentWeightsFields(world: World): Record<string, unknown> {
+  if (!world.profile.latentWeights) return {};
+  return {
+    latent_weights: Array.from(world.weights),
+    latent_weights_note:
+      'the logit is bias + scale * sum_j w_j (user_mean + u)_j (item_mean + v)_j / sqrt(sum_j w_j^2) + noise; signal_r2 weighs the variance explained in dim j by w_j^2 / sum_j w_j^2',
+  };
+}
 
 /** Pairs of grid columns with the same information (same bins, noise, nulls) and different sizes. */
 function equallyInformativePairs(world: World): [GridSpec, GridSpec][] {
@@ -214,9 +231,9 @@ export function groundTruthDocument(options: {
       case 'tags':
         columns[column.name] = {
           ...common,
-          role: 'signal',
+          role: spec.dims.length > 0 ? 'signal' : 'noise',
           cardinality: spec.vocabulary,
-          latent_dims: [...spec.dims],
+          latent_dims: spec.dims.length > 0 ? [...spec.dims] : null,
         };
         break;
       case 'numeric_signal':
@@ -224,7 +241,7 @@ export function groundTruthDocument(options: {
           ...common,
           role: 'numeric_signal',
           cardinality: null,
-          latent_dims: Array.from({ length: LATENT_DIM }, (_, j) => j),
+          latent_dims: Array.from({ length: world.profile.latentDim }, (_, j) => j),
           rho: spec.rho,
         };
         break;
@@ -259,14 +276,16 @@ export function groundTruthDocument(options: {
   return {
     generator: 'lemopt synthetic two-tower interactions',
     generator_version: GENERATOR_VERSION,
+    ...profileField(world),
     seed: world.seed,
     rows: counts.rows,
     row_group_size: options.rowGroupSize,
     data_file: options.dataFile,
     model: {
-      latent_dim: LATENT_DIM,
-      users: USER_COUNT,
-      items: ITEM_COUNT,
+      latent_dim: world.profile.latentDim,
+      ...latentWeightsFields(world),
+      users: world.users.count,
+      items: world.items.count,
       logit:
         'bias + scale * (user_mean + u) . (item_mean + v) / sqrt(latent_dim) + Normal(0, logit_noise_sd^2)',
       latent: 'u, v ~ Normal(0, I) per user and item; mean components are +-mean_component',

@@ -5,7 +5,7 @@
 import type { ColumnSource } from 'hyparquet-writer';
 import type { ColumnSpec, ColumnType } from '../parquet-output.js';
 import { Random } from '../../util/random.js';
-import { LATENT_DIM, type FeatureSpec } from './specs.js';
+import type { FeatureSpec } from './specs.js';
 import {
   LOGIT_NOISE_SD,
   LOGIT_SCALE,
@@ -98,7 +98,6 @@ export function distinctCount(flags: Uint8Array): number {
  */
 export class RowGenerator {
   private readonly random: Random;
-  private readonly sqrtDim = Math.sqrt(LATENT_DIM);
 
   constructor(
     private readonly world: World,
@@ -120,15 +119,17 @@ export class RowGenerator {
     const itemId = new Int32Array(count);
     const rating = new Int32Array(count);
     const label = new Int32Array(count);
-    const scale = LOGIT_SCALE / this.sqrtDim;
+    const dim = users.dim;
+    const weights = world.weights;
+    const scale = LOGIT_SCALE / Math.sqrt(world.weightSquares);
     for (let i = 0; i < count; i++) {
       const user = users.sampler.sample(random);
       const item = items.sampler.sample(random);
       let dot = 0;
-      const uo = user * LATENT_DIM;
-      const io = item * LATENT_DIM;
-      for (let j = 0; j < LATENT_DIM; j++) {
-        dot += (users.mean[j] + users.latent[uo + j]) * (items.mean[j] + items.latent[io + j]);
+      const uo = user * dim;
+      const io = item * dim;
+      for (let j = 0; j < dim; j++) {
+        dot += weights[j] * (users.mean[j] + users.latent[uo + j]) * (items.mean[j] + items.latent[io + j]);
       }
       const logit = world.bias + scale * dot + LOGIT_NOISE_SD * random.normal();
       const u = (random.nextUint32() + 0.5) / 4294967296;

@@ -61,9 +61,10 @@ export interface NoiseSpec extends SpecBase {
 }
 
 /**
- * A multi-valued feature: each item gets between minTags and maxTags distinct tags, drawn
+ * A multi-valued feature: each entity gets between minTags and maxTags distinct tags, drawn
  * without replacement with probability proportional to
- * exp(sharpness * prototype_t . latent[dims] + popularity_t).
+ * exp(sharpness * prototype_t . latent[dims] + popularity_t). With no dims the tags follow
+ * popularity only: a multi-valued noise feature.
  */
 export interface TagsSpec extends SpecBase {
   readonly kind: 'tags';
@@ -96,6 +97,22 @@ export interface NumericNoiseSpec extends SpecBase {
 
 export type FeatureSpec = GridSpec | CopySpec | NoiseSpec | TagsSpec | NumericSignalSpec | NumericNoiseSpec;
 export type CategoricalSpec = GridSpec | CopySpec | NoiseSpec;
+
+/** A dataset shape: the size of the latent world and its feature columns. */
+export interface SyntheticProfile {
+  readonly name: string;
+  readonly latentDim: number;
+  readonly userCount: number;
+  readonly itemCount: number;
+  /** Rows written unless told otherwise. */
+  readonly defaultRows: number;
+  /**
+   * Importance w_j of each latent dimension: it enters the logit as w_j * u_j * v_j (see
+   * world.ts). Default 1 for every dimension.
+   */
+  readonly latentWeights?: readonly number[];
+  readonly specs: readonly FeatureSpec[];
+}
 
 export const FEATURE_SPECS: readonly FeatureSpec[] = [
   {
@@ -286,6 +303,16 @@ export const FEATURE_SPECS: readonly FeatureSpec[] = [
     truth: 'numeric noise: log-normal per item',
   },
 ];
+
+/** The embedded default dataset (`lemopt generate`), the quickstart's. */
+export const QUICKSTART_PROFILE: SyntheticProfile = {
+  name: 'quickstart',
+  latentDim: LATENT_DIM,
+  userCount: USER_COUNT,
+  itemCount: ITEM_COUNT,
+  defaultRows: 200_000,
+  specs: FEATURE_SPECS,
+};
 
 /** Number of categories of a categorical spec (ids run 1..cardinality). */
 export function cardinalityOf(spec: CategoricalSpec, specs: readonly FeatureSpec[] = FEATURE_SPECS): number {

@@ -3,7 +3,8 @@
  * computed from the latent world (not from a trained model).
  *
  * - signal_r2: fraction of the tower's latent variance (trace of the covariance of the
- *   centred latent vectors) explained by the Bayes predictor E[latent | column].
+ *   centred latent vectors) explained by the Bayes predictor E[latent | column], each
+ *   dimension weighted by its share w_j² / Σ w² of the logit (equal weights by default).
  *   Exact (analytic) for grid, copy and numeric columns; for the tags a fitted
  *   mean-pooling predictor on simulated items (a lower bound).
  * - oracle_auc: AUC of the label for the score (mean + E[latent | column]) . (true latent
@@ -13,12 +14,12 @@
  */
 import { Random } from '../../util/random.js';
 import { equalFrequencyBinMeans } from './gaussian.js';
-import { LATENT_DIM, type GridSpec, type Tower } from './specs.js';
+import type { GridSpec, Tower } from './specs.js';
 import {
   affinityDirection,
   drawTags,
+  interaction,
   LOGIT_NOISE_SD,
-  LOGIT_SCALE,
   type CategoricalFeature,
   type Feature,
   type Population,
@@ -77,31 +78,32 @@ export interface SignalSummary {
   readonly sampleRows: number;
 }
 
-/** E[latent | cell] of a grid column, row-major (cell x LATENT_DIM). */
-function gridConditionalMeans(spec: GridSpec): Float64Array {
+/** E[latent | cell] of a grid column, row-major (cell x dim). */
+function gridConditionalMeans(spec: GridSpec, dim: number): Float64Array {
   const cells = spec.bins.reduce((product, bins) => product * bins, 1);
-  const means = new Float64Array(cells * LATENT_DIM);
+  const means = new Float64Array(cells * dim);
   const binMeans = spec.bins.map((bins) => equalFrequencyBinMeans(bins));
   for (let cell = 0; cell < cells; cell++) {
     let rest = cell;
     for (let k = spec.dims.length - 1; k >= 0; k--) {
       const bin = rest % spec.bins[k];
       rest = Math.floor(rest / spec.bins[k]);
-      means[cell * LATENT_DIM + spec.dims[k]] = spec.rho * binMeans[k][bin];
+      means[cell * dim + spec.dims[k]] = spec.rho * binMeans[k][bin];
     }
   }
   return means;
 }
 
-function gridSignalR2(spec: GridSpec): number {
+function gridSignalR2(spec: GridSpec, world: World): number {
   let explained = 0;
-  for (const bins of spec.bins) {
+  spec.bins.forEach((bins, k) => {
     const means = equalFrequencyBinMeans(bins);
     let second = 0;
     for (const mean of means) second += (mean * mean) / bins;
-    explained += spec.rho * spec.rho * second;
-  }
-  return ((1 - (spec.nullFraction ?? 0)) * explained) / LATENT_DIM;
+    const w = world.weights[spec.dims[k]];
+    explained += w * w * spec.rho * spec.rho * second;
+  });
+  return ((1 - (spec.nullFraction ?? 0)) * explained) / world.weightSquares;
 }
 
 function sourceGrid(world: World, feature: CategoricalFeature): GridSpec | undefined {
@@ -114,23 +116,24 @@ function sourceGrid(world: World, feature: CategoricalFeature): GridSpec | undef
   return undefined;
 }
 
-/** Per-entity E[latent | column] (count x LATENT_DIM) and the column's signal_r2. */
+/** Per-entity E[latent | column] (count x dim) and the column's signal_r2. */
 function conditionalLatent(
   world: World,
   feature: Feature,
   people: Population,
 ): { mean: Float64Array; r2: number } {
-  const mean = new Float64Array(people.count * LATENT_DIM);
+  const dim = people.dim;
+  const mean = new Float64Array(people.count * dim);
   if (feature.kind === 'categorical') {
     const grid = sourceGrid(world, feature);
     if (!grid) return { mean, r2: 0 };
-    const table = gridConditionalMeans(grid);
+    const table = gridConditionalMeans(grid, dim);
     for (let e = 0; e < people.count; e++) {
       const cell = feature.cells[e];
       if (cell < 0) continue;
-      for (let j = 0; j < LATENT_DIM; j++) mean[e * LATENT_DIM + j] = table[cell * LATENT_DIM + j];
+      for (let j = 0; j < dim; j++) mean[e * dim + j] = table[cell * dim + j];
     }
-    return { mean, r2: gridSignalR2(grid) };
+    return { mean, r2: gridSignalR2(grid, world) };
   }
   if (feature.kind === 'numeric') {
     const spec = feature.spec;
@@ -141,10 +144,11 @@ function conditionalLatent(
       const value = feature.values[e];
       if (Number.isNaN(value)) continue;
       const observed = (value - spec.offset) / spec.scale;
-      for (let j = 0; j < LATENT_DIM; j++) mean[e * LATENT_DIM + j] = spec.rho * observed * direction[j];
+      for (let j = 0; j < dim; j++) mean[e * dim + j] = spec.rho * observed * direction[j];
     }
-    return { mean, r2: ((1 - spec.nullFraction) * spec.rho * spec.rho) / LATENT_DIM };
+    return { mean, r2: ((1 - spec.nullFraction) * spec.rho * spec.rho) / dim };
   }
+  if (feature.spec.dims.length === 0) return { mean, r2: 0 };
   return tagsConditionalLatent(world, feature, people);
 }
 
@@ -160,14 +164,15 @@ function tagsConditionalLatent(
 ): { mean: Float64Array; r2: number } {
   const spec = feature.spec;
   const k = spec.dims.length;
+  const dim = people.dim;
   const random = new Random(world.seed, `lemopt-synthetic/truth/${spec.name}`);
   const scores = new Float64Array(spec.vocabulary);
   const simulate = (): { latent: Float64Array; tags: number[][] } => {
-    const latent = new Float64Array(TAG_SIMULATION_ITEMS * LATENT_DIM);
+    const latent = new Float64Array(TAG_SIMULATION_ITEMS * dim);
     for (let i = 0; i < latent.length; i++) latent[i] = random.normal();
     const tags: number[][] = [];
     for (let e = 0; e < TAG_SIMULATION_ITEMS; e++) {
-      tags.push(drawTags(spec, feature, latent, e * LATENT_DIM, random, scores));
+      tags.push(drawTags(spec, feature, latent, e * dim, random, scores));
     }
     return { latent, tags };
   };
@@ -177,7 +182,7 @@ function tagsConditionalLatent(
   for (let e = 0; e < TAG_SIMULATION_ITEMS; e++) {
     for (const tag of fit.tags[e]) {
       tagCount[tag]++;
-      for (let j = 0; j < k; j++) tagSum[tag * k + j] += fit.latent[e * LATENT_DIM + spec.dims[j]];
+      for (let j = 0; j < k; j++) tagSum[tag * k + j] += fit.latent[e * dim + spec.dims[j]];
     }
   }
   const tagMean = tagSum.map((sum, index) => {
@@ -198,24 +203,27 @@ function tagsConditionalLatent(
     let total = 0;
     for (let e = 0; e < TAG_SIMULATION_ITEMS; e++) {
       const prediction = pooled(check.tags[e], j);
-      const truth = check.latent[e * LATENT_DIM + spec.dims[j]];
+      const truth = check.latent[e * dim + spec.dims[j]];
       cross += prediction * truth;
       square += prediction * prediction;
       total += truth * truth;
     }
     scale[j] = square > 0 ? cross / square : 0;
-    explained += (scale[j] * cross) / total;
+    const w = world.weights[spec.dims[j]];
+    explained += w * w * ((scale[j] * cross) / total);
   }
-  const mean = new Float64Array(people.count * LATENT_DIM);
+  const mean = new Float64Array(people.count * dim);
   for (let e = 0; e < people.count; e++) {
-    for (let j = 0; j < k; j++) mean[e * LATENT_DIM + spec.dims[j]] = scale[j] * pooled(feature.tags[e], j);
+    for (let j = 0; j < k; j++) mean[e * dim + spec.dims[j]] = scale[j] * pooled(feature.tags[e], j);
   }
-  return { mean, r2: explained / LATENT_DIM };
+  return { mean, r2: explained / world.weightSquares };
 }
 
 /** Computes the ground-truth signal of every column of the world. */
 export function measureSignal(world: World, sampleRows = TRUTH_SAMPLE_ROWS): SignalSummary {
   const { users, items } = world;
+  const dim = users.dim;
+  const weights = world.weights;
   const random = new Random(world.seed, 'lemopt-synthetic/truth/sample');
   const sampleUsers = new Int32Array(sampleRows);
   const sampleItems = new Int32Array(sampleRows);
@@ -226,13 +234,7 @@ export function measureSignal(world: World, sampleRows = TRUTH_SAMPLE_ROWS): Sig
     const item = items.sampler.sample(random);
     sampleUsers[i] = user;
     sampleItems[i] = item;
-    let dot = 0;
-    for (let j = 0; j < LATENT_DIM; j++) {
-      dot +=
-        (users.mean[j] + users.latent[user * LATENT_DIM + j]) *
-        (items.mean[j] + items.latent[item * LATENT_DIM + j]);
-    }
-    cleanLogits[i] = world.bias + (LOGIT_SCALE * dot) / Math.sqrt(LATENT_DIM);
+    cleanLogits[i] = world.bias + interaction(world, user, item);
     const u = (random.nextUint32() + 0.5) / 4294967296;
     const logistic = Math.log(u / (1 - u));
     labels[i] = cleanLogits[i] + LOGIT_NOISE_SD * random.normal() + logistic >= 0 ? 1 : 0;
@@ -242,13 +244,13 @@ export function measureSignal(world: World, sampleRows = TRUTH_SAMPLE_ROWS): Sig
   const scoreAuc = (userPart: Float64Array | undefined, itemPart: Float64Array | undefined): number => {
     const scores = new Float64Array(sampleRows);
     for (let i = 0; i < sampleRows; i++) {
-      const uo = sampleUsers[i] * LATENT_DIM;
-      const io = sampleItems[i] * LATENT_DIM;
+      const uo = sampleUsers[i] * dim;
+      const io = sampleItems[i] * dim;
       let dot = 0;
-      for (let j = 0; j < LATENT_DIM; j++) {
+      for (let j = 0; j < dim; j++) {
         const u = users.mean[j] + (userPart ? userPart[uo + j] : users.latent[uo + j]);
         const v = items.mean[j] + (itemPart ? itemPart[io + j] : items.latent[io + j]);
-        dot += u * v;
+        dot += weights[j] * u * v;
       }
       scores[i] = dot;
     }
@@ -256,16 +258,16 @@ export function measureSignal(world: World, sampleRows = TRUTH_SAMPLE_ROWS): Sig
   };
 
   const none: Record<Tower, Float64Array> = {
-    user: new Float64Array(users.count * LATENT_DIM),
-    item: new Float64Array(items.count * LATENT_DIM),
+    user: new Float64Array(users.count * dim),
+    item: new Float64Array(items.count * dim),
   };
   const baselineAuc: Record<Tower, number> = {
     user: scoreAuc(none.user, undefined),
     item: scoreAuc(undefined, none.item),
   };
   const combined: Record<Tower, Float64Array> = {
-    user: new Float64Array(users.count * LATENT_DIM),
-    item: new Float64Array(items.count * LATENT_DIM),
+    user: new Float64Array(users.count * dim),
+    item: new Float64Array(items.count * dim),
   };
   const columns = new Map<string, ColumnSignal>();
   for (const feature of world.features) {

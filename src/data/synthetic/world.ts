@@ -8,10 +8,7 @@ import { Random } from '../../util/random.js';
 import { normalCdf } from './gaussian.js';
 import {
   cardinalityOf,
-  FEATURE_SPECS,
-  ITEM_COUNT,
-  LATENT_DIM,
-  USER_COUNT,
+  QUICKSTART_PROFILE,
   type CategoricalSpec,
   type CopySpec,
   type FeatureSpec,
@@ -19,11 +16,15 @@ import {
   type NoiseSpec,
   type NumericNoiseSpec,
   type NumericSignalSpec,
+  type SyntheticProfile,
   type TagsSpec,
   type Tower,
 } from './specs.js';
 
-/** Scale of the dot product in the logit: logit = bias + LOGIT_SCALE * u.v / sqrt(d) + noise. */
+/**
+ * Scale of the dot product in the logit: logit = bias + LOGIT_SCALE * Σ_j w_j u_j v_j / sqrt(Σ_j w_j²)
+ * + noise, with the latent weights w_j of the profile (all 1 by default: u.v / sqrt(d)).
+ */
 export const LOGIT_SCALE = 1.6;
 /** Standard deviation of the Gaussian noise added to each row's logit. */
 export const LOGIT_NOISE_SD = 0.5;
@@ -83,7 +84,9 @@ export class AliasTable {
 export interface Population {
   readonly tower: Tower;
   readonly count: number;
-  /** Centred latent vectors, row-major (count x LATENT_DIM), each component N(0, 1). */
+  /** Latent dimensions per entity. */
+  readonly dim: number;
+  /** Centred latent vectors, row-major (count x dim), each component N(0, 1). */
   readonly latent: Float64Array;
   /** Mean vector added to every latent vector in the dot product. */
   readonly mean: Float64Array;
@@ -129,8 +132,13 @@ export type Feature = CategoricalFeature | TagsFeature | NumericFeature;
 
 export interface World {
   readonly seed: number;
+  readonly profile: SyntheticProfile;
   readonly users: Population;
   readonly items: Population;
+  /** The weight w_j of each latent dimension in the logit. */
+  readonly weights: Float64Array;
+  /** Σ_j w_j²; its square root divides the logit, which keeps its spread whatever the weights. */
+  readonly weightSquares: number;
   readonly features: readonly Feature[];
   readonly bias: number;
 }
@@ -139,16 +147,16 @@ function streamFor(seed: number, name: string): Random {
   return new Random(seed, `lemopt-synthetic/${name}`);
 }
 
-function population(seed: number, tower: Tower, count: number, exponent: number): Population {
+function population(seed: number, tower: Tower, count: number, dim: number, exponent: number): Population {
   const random = streamFor(seed, `${tower}/latent`);
-  const latent = new Float64Array(count * LATENT_DIM);
+  const latent = new Float64Array(count * dim);
   for (let i = 0; i < latent.length; i++) latent[i] = random.normal();
-  const mean = new Float64Array(LATENT_DIM);
-  for (let j = 0; j < LATENT_DIM; j++) mean[j] = random.next() < 0.5 ? -MEAN_COMPONENT : MEAN_COMPONENT;
+  const mean = new Float64Array(dim);
+  for (let j = 0; j < dim; j++) mean[j] = random.next() < 0.5 ? -MEAN_COMPONENT : MEAN_COMPONENT;
   const rank = streamFor(seed, `${tower}/activity`).permutation(count);
   const weights = new Float64Array(count);
   for (let i = 0; i < count; i++) weights[i] = Math.pow(rank[i] + 1, -exponent);
-  return { tower, count, latent, mean, sampler: new AliasTable(weights) };
+  return { tower, count, dim, latent, mean, sampler: new AliasTable(weights) };
 }
 
 /** Zero-padded string labels `${prefix}${id}` for ids 1..cardinality (index 0 unused). */
@@ -189,7 +197,7 @@ function gridFeature(seed: number, spec: GridSpec, people: Population): Categori
   const cells = new Int32Array(people.count);
   for (let e = 0; e < people.count; e++) {
     const missing = random.next() < nullFraction;
-    const cell = gridCell(spec, people.latent, e * LATENT_DIM, random);
+    const cell = gridCell(spec, people.latent, e * people.dim, random);
     const code = cell * refine + (refine > 1 ? random.integer(refine) : 0);
     ids[e] = missing ? 0 : relabel[code];
     cells[e] = missing ? -1 : cell;
@@ -283,14 +291,14 @@ function tagsFeature(seed: number, spec: TagsSpec, people: Population): TagsFeat
   const weights = new Float64Array(spec.vocabulary);
   const tags: number[][] = [];
   for (let e = 0; e < people.count; e++)
-    tags.push(drawTags(spec, model, people.latent, e * LATENT_DIM, random, weights));
+    tags.push(drawTags(spec, model, people.latent, e * people.dim, random, weights));
   return { kind: 'tags', spec, cardinality: spec.vocabulary, tags, ...model };
 }
 
 /** Unit vector of the other tower's mean: the direction of an entity's overall affinity. */
 export function affinityDirection(other: Population): Float64Array {
   let norm = 0;
-  for (let j = 0; j < LATENT_DIM; j++) norm += other.mean[j] * other.mean[j];
+  for (let j = 0; j < other.dim; j++) norm += other.mean[j] * other.mean[j];
   return other.mean.map((value) => value / Math.sqrt(norm));
 }
 
@@ -310,33 +318,45 @@ function numericFeature(
     }
     const missing = random.next() < spec.nullFraction;
     let projection = 0;
-    for (let j = 0; j < LATENT_DIM; j++) projection += direction[j] * people.latent[e * LATENT_DIM + j];
+    for (let j = 0; j < people.dim; j++) projection += direction[j] * people.latent[e * people.dim + j];
     const observed = spec.rho * projection + Math.sqrt(1 - spec.rho * spec.rho) * random.normal();
     values[e] = missing ? NaN : Math.fround(spec.offset + spec.scale * observed);
   }
   return { kind: 'numeric', spec, values };
 }
 
-/** Logit without the row noise and without the bias: LOGIT_SCALE * u.v / sqrt(d). */
-export function interaction(world: Pick<World, 'users' | 'items'>, user: number, item: number): number {
+type LogitModel = Pick<World, 'users' | 'items' | 'weights' | 'weightSquares'>;
+
+/** Logit without the row noise and without the bias: LOGIT_SCALE * Σ w_j u_j v_j / sqrt(Σ w_j²). */
+export function interaction(world: LogitModel, user: number, item: number): number {
   const u = world.users;
   const v = world.items;
+  const w = world.weights;
+  const dim = u.dim;
   let dot = 0;
-  for (let j = 0; j < LATENT_DIM; j++) {
-    dot += (u.mean[j] + u.latent[user * LATENT_DIM + j]) * (v.mean[j] + v.latent[item * LATENT_DIM + j]);
+  for (let j = 0; j < dim; j++) {
+    dot += w[j] * (u.mean[j] + u.latent[user * dim + j]) * (v.mean[j] + v.latent[item * dim + j]);
   }
-  return (LOGIT_SCALE * dot) / Math.sqrt(LATENT_DIM);
+  return (LOGIT_SCALE * dot) / Math.sqrt(world.weightSquares);
+}
+
+function latentWeights(profile: SyntheticProfile): Float64Array {
+  const weights = profile.latentWeights ?? new Array<number>(profile.latentDim).fill(1);
+  if (weights.length !== profile.latentDim || weights.some((w) => !(w > 0)))
+    throw new Error(`profile ${profile.name}: one positive latent weight per latent dim is needed`);
+  return Float64Array.from(weights);
 }
 
 /** Bias that makes the expected positive rate TARGET_POSITIVE_RATE over the row distribution. */
-function calibrateBias(seed: number, users: Population, items: Population): number {
+function calibrateBias(seed: number, model: LogitModel): number {
+  const { users, items } = model;
   const random = streamFor(seed, 'calibration');
   const n = 50_000;
   const logits = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const user = users.sampler.sample(random);
     const item = items.sampler.sample(random);
-    logits[i] = interaction({ users, items }, user, item) + LOGIT_NOISE_SD * random.normal();
+    logits[i] = interaction(model, user, item) + LOGIT_NOISE_SD * random.normal();
   }
   let low = -20;
   let high = 20;
@@ -350,45 +370,68 @@ function calibrateBias(seed: number, users: Population, items: Population): numb
   return (low + high) / 2;
 }
 
-/** Builds the whole latent world for a seed. */
-export function buildWorld(seed: number, specs: readonly FeatureSpec[] = FEATURE_SPECS): World {
-  const users = population(seed, 'user', USER_COUNT, USER_ACTIVITY_EXPONENT);
-  const items = population(seed, 'item', ITEM_COUNT, ITEM_POPULARITY_EXPONENT);
-  const features: Feature[] = [];
+function checkDims(spec: FeatureSpec, latentDim: number): void {
+  const dims = spec.kind === 'grid' || spec.kind === 'tags' ? spec.dims : [];
+  if (dims.some((dim) => !Number.isInteger(dim) || dim < 0 || dim >= latentDim))
+    throw new Error(`${spec.name}: latent dims ${dims.join(', ')} outside 0..${latentDim - 1}`);
+}
+
+/**
+ * Builds the whole latent world of a profile for a seed. Each feature draws from its own
+ * stream, so the order features are built in does not change them: copies are built after
+ * every other feature (a copy may come before its source in the column order).
+ */
+export function buildWorld(seed: number, profile: SyntheticProfile = QUICKSTART_PROFILE): World {
+  const users = population(seed, 'user', profile.userCount, profile.latentDim, USER_ACTIVITY_EXPONENT);
+  const items = population(seed, 'item', profile.itemCount, profile.latentDim, ITEM_POPULARITY_EXPONENT);
+  const weights = latentWeights(profile);
+  let weightSquares = 0;
+  for (const w of weights) weightSquares += w * w;
+  const unitWeights = weights.every((w) => w === 1);
   const byName = new Map<string, Feature>();
-  for (const spec of specs) {
+  for (const spec of profile.specs) {
+    checkDims(spec, profile.latentDim);
+    // The numeric signal observes a projection on all dims, whose truth assumes equal weights.
+    if (spec.kind === 'numeric_signal' && !unitWeights)
+      throw new Error(`${spec.name}: numeric signal columns need equal latent weights`);
     const people = spec.tower === 'user' ? users : items;
     const other = spec.tower === 'user' ? items : users;
-    let feature: Feature;
     switch (spec.kind) {
       case 'grid':
-        feature = gridFeature(seed, spec, people);
+        byName.set(spec.name, gridFeature(seed, spec, people));
         break;
-      case 'copy': {
-        const source = byName.get(spec.source);
-        if (!source || source.kind !== 'categorical' || source.spec.tower !== spec.tower) {
-          throw new Error(
-            `copy ${spec.name}: source ${spec.source} must be an earlier categorical on the same tower`,
-          );
-        }
-        feature = copyFeature(seed, spec, source);
-        break;
-      }
       case 'noise':
-        feature = noiseFeature(seed, spec, people);
+        byName.set(spec.name, noiseFeature(seed, spec, people));
         break;
       case 'tags':
-        feature = tagsFeature(seed, spec, people);
+        byName.set(spec.name, tagsFeature(seed, spec, people));
         break;
       case 'numeric_signal':
       case 'numeric_noise':
-        feature = numericFeature(seed, spec, people, other);
+        byName.set(spec.name, numericFeature(seed, spec, people, other));
+        break;
+      case 'copy':
         break;
     }
-    features.push(feature);
-    byName.set(spec.name, feature);
   }
-  return { seed, users, items, features, bias: calibrateBias(seed, users, items) };
+  for (const spec of profile.specs) {
+    if (spec.kind !== 'copy') continue;
+    const source = byName.get(spec.source);
+    if (
+      !source ||
+      source.kind !== 'categorical' ||
+      source.spec.kind === 'copy' ||
+      source.spec.tower !== spec.tower
+    ) {
+      throw new Error(
+        `copy ${spec.name}: source ${spec.source} must be a categorical, not a copy, on the same tower`,
+      );
+    }
+    byName.set(spec.name, copyFeature(seed, spec, source));
+  }
+  const features = profile.specs.map((spec) => byName.get(spec.name)!);
+  const model = { users, items, weights, weightSquares };
+  return { seed, profile, ...model, features, bias: calibrateBias(seed, model) };
 }
 
 /** Rating (1-5) of a row from its noisy logit plus a Logistic(0, 1) draw. */
