@@ -25,6 +25,8 @@ import { servingInputs } from '../src/experiment/export/serving-inputs.js';
 import { sha256, type ExportRecord } from '../src/experiment/export/record.js';
 import { validateExport } from '../src/experiment/export/validate-export.js';
 import { readManifest, type Manifest } from '../src/experiment/manifest.js';
+import { readRunFolder, runSection } from '../src/experiment/report/run-section.js';
+import { formatBytes } from '../src/config/size.js';
 import { runSelection } from '../src/experiment/run.js';
 import { OnnxSession } from '../src/model/onnx/runtime.js';
 import { disposeTrained, loadTrainedModel } from '../src/model/trainer.js';
@@ -178,6 +180,23 @@ describe('the check against lemopt', () => {
       ['export-fp32', 'fp32'],
       ['export-int8', 'int8'],
     ]);
+  });
+
+  it('shows each export in the run report: predicted memory and latency beside what was measured', async () => {
+    const run = await readRunFolder(blockRun);
+    const { html } = await runSection(run, { scope: 'run' });
+    const table = html.slice(html.indexOf('<table data-table="exports">'));
+    const rows = table.slice(0, table.indexOf('</table>')).split('<tr>').slice(2);
+    expect(rows.map((row) => /<td>(export-\w+)<\/td><td>(\w+)<\/td>/.exec(row)?.slice(1))).toEqual([
+      ['export-fp16', 'fp16'],
+      ['export-fp32', 'fp32'],
+      ['export-int8', 'int8'],
+    ]);
+    const int8 = exports.int8!.record;
+    const row = rows[2];
+    expect(row).toContain(`>${formatBytes(int8.memory.tables_bytes)}<`);
+    expect(row).toContain(`>${formatBytes(run.manifest.cost.selected.predicted.memory_bytes!)}<`);
+    expect(row).toContain(`>${int8.latency.models.two_tower.batch_256_us.toFixed(2)} µs<`);
   });
 
   it('holds fp32 to its tolerance: an fp16 model checked as fp32 is caught', async () => {

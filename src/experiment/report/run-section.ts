@@ -16,6 +16,8 @@ import {
   type ManifestFittingForm,
 } from '../manifest.js';
 import { selectionCost } from '../manifest-costs.js';
+import { exportsOfRun, type FoundExport } from '../export/find-exports.js';
+import { exportsTable } from './exports-table.js';
 import {
   bytes,
   escapeHtml,
@@ -38,6 +40,8 @@ export interface RunFolder {
   readonly manifest: Manifest;
   /** selection/trace.jsonl; empty when the folder has none. */
   readonly trace: readonly TraceRound[];
+  /** The serving exports `lemopt export` wrote inside the folder. */
+  readonly exports: readonly FoundExport[];
 }
 
 /** A rendered part of a report: its markup and the plots in it. */
@@ -74,7 +78,7 @@ export async function readTrace(file: string): Promise<TraceRound[]> {
 export async function readRunFolder(dir: string): Promise<RunFolder> {
   const manifest = await readManifest(path.join(dir, MANIFEST_FILE));
   const trace = await readTrace(path.join(dir, TRACE_PATH));
-  return { dir, manifest, trace };
+  return { dir, manifest, trace, exports: await exportsOfRun(dir) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -333,6 +337,7 @@ export async function runSection(run: RunFolder, options: RunSectionOptions): Pr
     `<div class="tables">${keptTable(manifest)}${droppedTable(manifest)}</div>`,
     heading('Manifest'),
     `<div class="tables">${overviewTable(manifest)}${costTable(manifest)}${metricsTable(manifest)}</div>`,
+    run.exports.length > 0 ? heading('Serving exports') + exportsTable(run.dir, manifest, run.exports) : '',
     manifest.selection_order.length > 0
       ? `<details><summary>Selection order (${manifest.selection_order.length} picks)</summary>${orderTable(manifest)}</details>`
       : '',
