@@ -4,6 +4,7 @@
  * and nowhere else; README.md's config reference documents the same keys.
  */
 import { z } from 'zod';
+import { LABEL_RULE_PATTERN } from './label-rule.js';
 import { parseByteSize, parsePercent } from './size.js';
 
 const positiveInt = z.number().int().positive();
@@ -16,9 +17,6 @@ export const csvSchema = z.strictObject({
   encoding: z.enum(['utf8', 'latin1']).default('utf8'),
   null_values: z.array(z.string()).default(['', 'NA', 'NaN', 'null', 'NULL']),
 });
-
-/** `>= 4`, `> 0.5`, `== click`, `!= 0`; or `binary` for 0/1 (or true/false) as given. */
-export const LABEL_RULE_PATTERN = /^\s*(binary|(>=|<=|==|!=|>|<)\s*(\S.*?))\s*$/;
 
 const labelSchema = z
   .strictObject({
@@ -100,6 +98,19 @@ const dataSchema = z.strictObject({
       });
       return z.NEVER;
     }),
+  /**
+   * Bytes the vocabulary pass may hold in its count tables; past it the counts spill to
+   * disk (the run folder) and are merged partition by partition. Same vocabularies.
+   */
+  vocabulary_memory: z
+    .union([z.number(), z.string()])
+    .default('1GiB')
+    .transform((value, ctx) => {
+      const bytes = parseByteSize(value);
+      if (bytes !== undefined && bytes > 0) return bytes;
+      ctx.addIssue({ code: 'custom', message: `'${value}' is not a size above 0; write bytes, e.g. 1GiB or 512MB` });
+      return z.NEVER;
+    }),
 });
 
 const featureSchema = z
@@ -112,8 +123,8 @@ const featureSchema = z
     type: z.enum(['categorical', 'multi_categorical', 'numeric']).default('categorical'),
     /** Values seen fewer times than this map to the OOV id (or the hash buckets). */
     min_count: positiveInt.default(1),
-    /** Keep at most this many most frequent values. */
-    max_size: positiveInt.optional(),
+    /** Keep at most this many most frequent values; 0: no vocabulary, every value hashes. */
+    max_size: z.number().int().min(0).optional(),
     /** Hash values outside the vocabulary into this many buckets instead of one OOV id. */
     hash_buckets: z.number().int().min(0).default(0),
     /** multi_categorical stored as a delimited string. */
@@ -124,6 +135,13 @@ const featureSchema = z
     boundaries: z.array(z.number()).min(1).optional(),
   })
   .superRefine((feature, ctx) => {
+    if (feature.max_size === 0 && feature.type !== 'numeric' && feature.hash_buckets < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_size'],
+        message: '0 keeps no vocabulary: set hash_buckets (2 or more) to hash every value into that many ids',
+      });
+    }
     if (Array.isArray(feature.name) && feature.column !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -261,6 +279,20 @@ const selectionSchema = z.strictObject({
   gate_learning_rate: z.number().positive().default(0.05),
   /** Multiply the unselected gates by their number (they sum to |U|, not 1). */
   mask_scale: z.boolean().default(false),
+  /**
+   * sequential_attention: stop when what is left is worth no more than noise. 'decoys'
+   * trains a decoy beside every candidate (its group's values permuted across the rows of
+   * each batch; never picked or exported) and ends selection at the first round whose best
+   * affordable candidate weighs less than the best decoy. 'budget': stop only when nothing
+   * fits (or at max_candidates).
+   */
+  stop: z.enum(['decoys', 'budget']).default('budget'),
+  /**
+   * sequential_attention: what a candidate the budgets can no longer hold does in the
+   * rounds after: 'exclude' (gate 0, out of the softmax the others share) or 'attend'
+   * (it keeps its share of the softmax, and is never picked).
+   */
+  unaffordable: z.enum(['exclude', 'attend']).default('attend'),
   /** Epochs of the selection training run (warm-up and rounds); default: train.epochs. */
   epochs: positiveInt.optional(),
   /** Each round trains at least this many batches, even if the selection run then exceeds its epochs. */

@@ -6,10 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError } from '../util/errors.js';
+import { CountingMemory } from './category-counter.js';
 import { EncodedCache } from './encoded-cache.js';
 import { Encoder, type EncodedBatch } from './encoder.js';
 import { encodeInWorkers } from './parallel-encode.js';
@@ -63,6 +65,8 @@ export interface PreparedDataset {
    * them, never modify or transfer them.
    */
   encodedBatches(): EncodedRows;
+  /** Starts encoding every row in the background now; the next encodedBatches() pass follows it. */
+  prefill(): void;
 }
 
 export interface PrepareOptions {
@@ -115,7 +119,13 @@ export async function prepareDataset(
   if (reusedVocabulary) {
     state = cached!;
   } else {
-    const counted = await countVocabularies(config, layout, source.location, read, options.onProgress);
+    const memory = new CountingMemory(data.vocabulary_memory, options.cacheDir ?? os.tmpdir());
+    let counted: Omit<VocabularyState, 'fingerprint' | 'configHash'>;
+    try {
+      counted = await countVocabularies(config, layout, source.location, read, memory, options.onProgress);
+    } finally {
+      memory.dispose();
+    }
     state = { ...counted, fingerprint, configHash };
     if (cacheFile) await writeFileAtomic(cacheFile, JSON.stringify(state));
   }
@@ -136,7 +146,16 @@ export async function prepareDataset(
   const onProgress = options.onProgress;
   const encodedBatches = (): EncodedRows =>
     onProgress ? withProgress(cache.rows(), onProgress) : cache.rows();
-  return { source, layout, vocabularies, stats: state.stats, reusedVocabulary, fingerprint, encodedBatches };
+  return {
+    source,
+    layout,
+    vocabularies,
+    stats: state.stats,
+    reusedVocabulary,
+    fingerprint,
+    encodedBatches,
+    prefill: () => cache.prefill(),
+  };
 }
 
 /** The rows, reporting the count handed out after each batch. */
@@ -205,10 +224,11 @@ async function countVocabularies(
   layout: FeatureLayout,
   location: string,
   read: () => AsyncIterable<RecordBatch>,
+  memory: CountingMemory,
   onProgress: PrepareOptions['onProgress'],
 ): Promise<Omit<VocabularyState, 'fingerprint' | 'configHash'>> {
   const { label, split } = config.data;
-  const builders = layout.features.map((feature) => new VocabularyBuilder(feature));
+  const builders = layout.features.map((feature) => new VocabularyBuilder(feature, memory));
   const timeBuilder = split.method === 'time' ? new TimeCutoffBuilder(split) : undefined;
   const labelRule = compileLabelRule(label, location);
   let rows = 0;

@@ -6,10 +6,14 @@
  * vocabulary config stands in for the source.
  *
  * A pass that stops early (a consumer that takes a few batches) fills nothing; the next
- * full pass does. A pass that starts while another fills reads the source on its own.
+ * full pass does. prefill() starts the filling pass before anyone asks (while the caller
+ * builds its model or calibrates); a pass that starts while it fills follows it
+ * (fill-ahead.ts), and one that starts while a consumer's own pass fills reads the source
+ * on its own.
  */
 import type { Batch } from './batch-rows.js';
 import type { EncodedBatch } from './encoder.js';
+import { FillAhead } from './fill-ahead.js';
 import { ShardStore, ShardWriter, shardFolder, type ShardKey } from './shard-store.js';
 import {
   BlockAccumulator,
@@ -41,6 +45,7 @@ interface Filled extends SplitAccess {
 export class EncodedCache {
   private filled: Filled | undefined;
   private filling = false;
+  private ahead: FillAhead | undefined;
 
   private constructor(
     private readonly options: EncodedCacheOptions,
@@ -59,6 +64,19 @@ export class EncodedCache {
     return cache;
   }
 
+  /**
+   * Starts the filling pass now, in the background, unless the cache is complete or filling.
+   * Until it ends it keeps up to data.cache_memory of its batches for passes yet to start.
+   */
+  prefill(): void {
+    if (this.filled || this.filling) return;
+    const ahead = new FillAhead(this.pass(), this.options.memoryBytes);
+    this.ahead = ahead;
+    void ahead.finished.then(() => {
+      if (this.ahead === ahead) this.ahead = undefined;
+    });
+  }
+
   /** Every row in source order; once the cache is complete, also split by split. */
   rows(): EncodedRows {
     const filled = this.filled;
@@ -73,7 +91,7 @@ export class EncodedCache {
       return;
     }
     if (this.filling) {
-      yield* this.options.read();
+      yield* this.ahead?.followable ? this.ahead.follow() : this.options.read();
       return;
     }
     this.filling = true;

@@ -1,4 +1,5 @@
-import { LABEL_RULE_PATTERN, type LabelConfig } from '../config/schema.js';
+import { LABEL_RULE_PATTERN } from '../config/label-rule.js';
+import type { LabelConfig } from '../config/schema.js';
 import { LemoptError } from '../util/errors.js';
 import type { Cell } from './types.js';
 

@@ -37,7 +37,7 @@ export interface EncodedRows extends AsyncIterable<EncodedBatch> {
   readonly bySplit?: SplitAccess;
 }
 
-function batchBytes(batch: Batch): number {
+export function batchBytes(batch: Batch): number {
   const features = batch.features.reduce(
     (sum, { ids, offsets }) => sum + ids.byteLength + (offsets?.byteLength ?? 0),
     0,

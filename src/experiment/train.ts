@@ -141,6 +141,8 @@ export async function runTraining(config: RunConfig, options: TrainRunOptions = 
   const choice = await selectBackend({ flag: options.backend, config: config.model.backend });
   options.log?.(describeBackend(choice));
   const dataset = await prepareDataset(config, { cacheDir: runDir });
+  // Encoding runs while the model and its engine sessions are built.
+  dataset.prefill();
   const result = await trainInFolder(config, dataset, runDir, { ...options, key: configKey(config) });
   await writeFileAtomic(
     path.join(runDir, METRICS_FILE),

@@ -14,14 +14,7 @@
  */
 import { LemoptError } from '../util/errors.js';
 import type { DenseEngine } from './engine.js';
-import {
-  NATIVE_PACKAGES,
-  activateTfjsBackend,
-  firstLine,
-  requireNativePackage,
-  type TfjsBackendName,
-} from './tfjs/backend.js';
-import { tfjsEngine } from './tfjs/engine.js';
+import { NATIVE_PACKAGES, firstLine, requireNativeBackend, requireNativePackage } from './tfjs/native.js';
 
 /** lemopt's backend names, fastest first (the `auto` order). */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'onnxruntime', 'wasm', 'cpu'] as const;
@@ -64,9 +57,15 @@ export interface BackendOptions {
 
 let active: DenseEngine | undefined;
 
-/** The process's engine: the last one selectBackend chose, else tfjs on its current backend. */
+/** The process's engine: the last one selectBackend (or useEngine) made active. */
 export function activeEngine(): DenseEngine {
-  return active ?? tfjsEngine();
+  if (!active) throw new Error('no dense engine is active: selectBackend() chooses one first');
+  return active;
+}
+
+/** Makes an engine the process's own without choosing (tests, and callers that built one). */
+export function useEngine(engine: DenseEngine): void {
+  active = engine;
 }
 
 function parseRequest(value: string, where: string): BackendRequest {
@@ -105,7 +104,16 @@ async function tryBackend(
       return { reason: `onnxruntime-node did not load: ${firstLine(error)}` };
     }
   }
-  const reason = await activateTfjsBackend(name as TfjsBackendName, requireNative);
+  if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+    const reason = requireNativeBackend(name, requireNative);
+    if (reason !== undefined) return { reason };
+  }
+  // tfjs loads in half a second: only a tfjs engine (or the search for one) pays for it.
+  const [{ activateTfjsBackend }, { tfjsEngine }] = await Promise.all([
+    import('./tfjs/backend.js'),
+    import('./tfjs/engine.js'),
+  ]);
+  const reason = await activateTfjsBackend(name);
   return reason === undefined ? { engine: tfjsEngine({ name }) } : { reason };
 }
 

@@ -1,5 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { writeReport } from '../../experiment/report.js';
 
 interface ReportArgs {
   dir: string;
@@ -33,6 +32,8 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       })
       .option('quiet', { type: 'boolean', default: false, describe: 'No progress output' }),
   handler: async (args) => {
+    // Vega loads in half a second: only the report command pays for it.
+    const { writeReport } = await import('../../experiment/report.js');
     const result = await writeReport(args.dir, {
       out: args.out,
       trial: args.trial,

@@ -1,24 +1,16 @@
 /**
- * Loads and activates one tfjs backend: tfjs-node-gpu or tfjs-node (optionalDependencies:
- * absent, or present with their libtensorflow binding missing after an install without
- * scripts, `require()` throws, and with an error that is not always MODULE_NOT_FOUND, so
- * any error is a reason to skip), wasm (its binaries beside the package) or cpu. The
- * choice between engines is backend.ts's.
+ * Activates one tfjs backend: tfjs-node-gpu or tfjs-node once native.ts has required their
+ * package, wasm (its binaries beside the package) or cpu. The choice between engines is
+ * backend.ts's.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { errorMessage } from '../../util/errors.js';
+import { firstLine, NATIVE_PACKAGES, type NativeBackendName } from './native.js';
 
-export type TfjsBackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-
-/** The npm package behind each native backend. */
-export const NATIVE_PACKAGES: Readonly<Record<'tensorflow-gpu' | 'tensorflow', string>> = {
-  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
-  tensorflow: '@tensorflow/tfjs-node',
-};
+export type TfjsBackendName = NativeBackendName | 'wasm' | 'cpu';
 
 /** tfjs's own name of the backend registered by each lemopt backend. */
 const TF_NAMES: Readonly<Record<TfjsBackendName, string>> = {
@@ -29,14 +21,6 @@ const TF_NAMES: Readonly<Record<TfjsBackendName, string>> = {
 };
 
 const nodeRequire = createRequire(import.meta.url);
-
-/** Node's require, for the native packages (tests pass a stand-in). */
-export const requireNativePackage = (specifier: string): unknown => nodeRequire(specifier);
-
-/** First line of an error: a missing module's message goes on with its require stack. */
-export function firstLine(error: unknown): string {
-  return errorMessage(error).split('\n')[0].trim();
-}
 
 /** Runs tf.setBackend, collecting what tfjs warns about while it initialises. */
 async function setTfBackend(name: string): Promise<{ ok: boolean; warnings: string[] }> {
@@ -76,21 +60,13 @@ export function wasmBinaryFolder(): string {
 const WASM_BINARIES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm'];
 let wasmPathsSet = false;
 
-/** Tries one tfjs backend; returns why it did not load, or undefined when it is active. */
-export async function activateTfjsBackend(
-  name: TfjsBackendName,
-  requireNative: (specifier: string) => unknown,
-): Promise<string | undefined> {
+/**
+ * Tries one tfjs backend; returns why it did not load, or undefined when it is active. A
+ * native backend's package must have been required first (native.ts).
+ */
+export async function activateTfjsBackend(name: TfjsBackendName): Promise<string | undefined> {
   if (name === 'tensorflow-gpu' || name === 'tensorflow') {
     const specifier = NATIVE_PACKAGES[name];
-    try {
-      requireNative(specifier);
-    } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      return code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND'
-        ? `${specifier} is not installed`
-        : `${specifier} did not load: ${firstLine(error)}`;
-    }
     if (tf.findBackendFactory(TF_NAMES[name]) === null) {
       return `${specifier} loaded but registered no '${TF_NAMES[name]}' backend with this copy of @tensorflow/tfjs (versions differ?)`;
     }
