@@ -108,7 +108,10 @@ const dataSchema = z.strictObject({
     .transform((value, ctx) => {
       const bytes = parseByteSize(value);
       if (bytes !== undefined && bytes > 0) return bytes;
-      ctx.addIssue({ code: 'custom', message: `'${value}' is not a size above 0; write bytes, e.g. 1GiB or 512MB` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${value}' is not a size above 0; write bytes, e.g. 1GiB or 512MB`,
+      });
       return z.NEVER;
     }),
 });

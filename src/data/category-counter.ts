@@ -1,3 +1,7 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { LemoptError } from '../util/errors.js';
+import { PARTITIONS, readSpillFile, SpillWriter } from './count-spill.js';
 import type { CategoryKey } from './vocabulary.js';
 
 /** Non-negative integers below this are counted in a typed array instead of a hash map. */
@@ -5,26 +9,128 @@ const DENSE_LIMIT = 1 << 22;
 const INITIAL_DENSE = 1 << 10;
 
 /**
+ * Estimated heap bytes of one hash-map entry (the Map slot, the count, a heap number key),
+ * measured on Node 20: 48 to 56 bytes for numbers; strings add about their length plus a
+ * header (71 bytes for 9-character strings).
+ */
+const NUMBER_ENTRY_BYTES = 56;
+const STRING_ENTRY_BYTES = 64;
+/** Re-partitioning levels before a partition that still does not fit is an error. */
+const MAX_SPILL_DEPTH = 6;
+
+/**
+ * The memory that the hash maps of several counters share (data.vocabulary_memory). When
+ * their estimated total passes the limit, the largest map is written to its spill files
+ * and emptied, so counting takes the limit plus the dense tables, whatever the number of
+ * distinct values.
+ */
+export class CountingMemory {
+  private used = 0;
+  private readonly counters = new Set<CategoryCounter>();
+  private spillRoot: string | undefined;
+  private readonly writers: SpillWriter[] = [];
+
+  /**
+   * @param limitBytes bytes the maps may hold together (Infinity: never spill)
+   * @param spillParent folder in which a temporary spill folder is made on the first spill
+   */
+  constructor(
+    readonly limitBytes: number,
+    private readonly spillParent: string,
+  ) {}
+
+  /** Counters that spilled so far (partitions counted through a deeper spill included). */
+  get spilled(): number {
+    return this.writers.length;
+  }
+
+  register(counter: CategoryCounter): void {
+    this.counters.add(counter);
+  }
+
+  unregister(counter: CategoryCounter): void {
+    this.counters.delete(counter);
+  }
+
+  charge(bytes: number): void {
+    this.used += bytes;
+    if (this.used <= this.limitBytes) return;
+    let largest: CategoryCounter | undefined;
+    for (const counter of this.counters)
+      if (!largest || counter.mapBytes > largest.mapBytes) largest = counter;
+    largest?.spill();
+  }
+
+  release(bytes: number): void {
+    this.used -= bytes;
+  }
+
+  /** Spill files for one counter, in a new folder; `seed` picks the partition hash. */
+  spillWriter(seed: number): SpillWriter {
+    if (!this.spillRoot) {
+      mkdirSync(this.spillParent, { recursive: true });
+      this.spillRoot = mkdtempSync(path.join(this.spillParent, 'vocabulary-spill-'));
+    }
+    const dir = path.join(this.spillRoot, String(this.writers.length));
+    mkdirSync(dir);
+    const writer = new SpillWriter(dir, seed);
+    this.writers.push(writer);
+    return writer;
+  }
+
+  /** Closes and removes every spill file; the counters cannot be read after it. */
+  dispose(): void {
+    for (const writer of this.writers) writer.close();
+    if (this.spillRoot) rmSync(this.spillRoot, { recursive: true, force: true });
+    this.spillRoot = undefined;
+  }
+}
+
+/**
  * Exact counts of category keys. Small non-negative integers (the usual encoding of
  * categorical ids) go to a growable typed array, one increment each; anything else to a
- * map from key to slot, one hash lookup per repeated key.
+ * map from key to slot, one hash lookup per repeated key. With a CountingMemory, the map
+ * spills to hash-partitioned files when the memory is full, and the counts are read back
+ * one partition at a time: exact, in memory bounded by the limit and the largest partition.
  */
 export class CategoryCounter {
   private dense = new Float64Array(0);
-  private readonly slots = new Map<CategoryKey, number>();
-  private readonly slotCounts: number[] = [];
+  private slots = new Map<CategoryKey, number>();
+  private slotCounts: number[] = [];
+  private bytes = 0;
+  private writer: SpillWriter | undefined;
 
-  add(key: CategoryKey): void {
+  /** `depth` seeds the partition hash: a partition counted again splits anew. */
+  constructor(
+    private readonly memory?: CountingMemory,
+    private readonly depth = 0,
+  ) {
+    memory?.register(this);
+  }
+
+  /** Estimated bytes of the hash map. */
+  get mapBytes(): number {
+    return this.bytes;
+  }
+
+  add(key: CategoryKey, count = 1): void {
     if (typeof key === 'number' && key >= 0 && key < DENSE_LIMIT && Number.isInteger(key)) {
       if (key >= this.dense.length) this.growDense(key);
-      this.dense[key] += 1;
+      this.dense[key] += count;
       return;
     }
     const slot = this.slots.get(key);
-    if (slot === undefined) {
-      this.slots.set(key, this.slotCounts.length);
-      this.slotCounts.push(1);
-    } else this.slotCounts[slot] += 1;
+    if (slot !== undefined) {
+      this.slotCounts[slot] += count;
+      return;
+    }
+    this.slots.set(key, this.slotCounts.length);
+    this.slotCounts.push(count);
+    if (this.memory) {
+      const bytes = typeof key === 'number' ? NUMBER_ENTRY_BYTES : STRING_ENTRY_BYTES + key.length;
+      this.bytes += bytes;
+      this.memory.charge(bytes);
+    }
   }
 
   /** Every value of an integer typed array (no missing values possible). */
@@ -46,12 +152,54 @@ export class CategoryCounter {
     this.dense = grown;
   }
 
-  /** Keys with their counts, in no particular order. */
-  entries(): [CategoryKey, number][] {
-    const out: [CategoryKey, number][] = [];
+  /** Writes the map's pairs to the spill files and empties it. */
+  spill(): void {
+    if (!this.memory || this.slots.size === 0) return;
+    this.writer ??= this.memory.spillWriter(this.depth);
+    this.writer.write([...this.slots.keys()], this.slotCounts);
+    this.slots = new Map();
+    this.slotCounts = [];
+    this.memory.release(this.bytes);
+    this.bytes = 0;
+  }
+
+  /**
+   * Every counted key with its total count, in parts (no key in two parts) of no particular
+   * order: one part when nothing spilled, else the dense table and one part per spill
+   * partition (a partition too large for the memory is counted through a deeper spill).
+   */
+  *parts(): Generator<[CategoryKey, number][]> {
+    const dense: [CategoryKey, number][] = [];
     for (let key = 0; key < this.dense.length; key++)
-      if (this.dense[key] > 0) out.push([key, this.dense[key]]);
-    for (const [key, slot] of this.slots) out.push([key, this.slotCounts[slot]]);
-    return out;
+      if (this.dense[key] > 0) dense.push([key, this.dense[key]]);
+    if (!this.writer) {
+      for (const [key, slot] of this.slots) dense.push([key, this.slotCounts[slot]]);
+      yield dense;
+      return;
+    }
+    if (dense.length > 0) yield dense;
+    this.spill();
+    this.writer.close();
+    if (this.depth >= MAX_SPILL_DEPTH) {
+      throw new LemoptError(
+        `data.vocabulary_memory (${this.memory!.limitBytes} bytes) is too small to count the values of a spill partition; raise it`,
+      );
+    }
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      if (!this.writer.written[partition]) continue;
+      const counter = new CategoryCounter(this.memory, this.depth + 1);
+      for (const [key, count] of readSpillFile(this.writer.files[partition])) counter.add(key, count);
+      yield* counter.parts();
+      counter.close();
+    }
+  }
+
+  /** Leaves the shared memory (its map is dropped). */
+  close(): void {
+    this.memory?.unregister(this);
+    this.memory?.release(this.bytes);
+    this.bytes = 0;
+    this.slots = new Map();
+    this.slotCounts = [];
   }
 }

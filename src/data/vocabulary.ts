@@ -9,7 +9,7 @@
 import { LemoptError } from '../util/errors.js';
 import { hash32 } from '../util/random.js';
 import type { Feature } from './features.js';
-import { CategoryCounter } from './category-counter.js';
+import { CategoryCounter, type CountingMemory } from './category-counter.js';
 import { ReservoirSample } from './reservoir.js';
 import type { Cell, Scalar } from './types.js';
 
@@ -86,12 +86,21 @@ export function cellElements(value: Cell, delimiter: string): ArrayLike<Scalar> 
   return [value];
 }
 
-/** Counts one feature's values across batches; `finish` applies min_count and max_size. */
+/**
+ * Counts one feature's values across batches; `finish` applies min_count and max_size.
+ * With a CountingMemory the counts spill to disk past its limit (same vocabulary). A
+ * categorical with max_size 0 has no vocabulary: nothing is counted, every value hashes.
+ */
 export class VocabularyBuilder {
-  private readonly counts = new CategoryCounter();
+  private readonly counts: CategoryCounter | undefined;
   private readonly sample: ReservoirSample | undefined;
 
-  constructor(readonly feature: Feature) {
+  constructor(
+    readonly feature: Feature,
+    memory?: CountingMemory,
+  ) {
+    this.counts =
+      feature.type === 'numeric' || feature.max_size === 0 ? undefined : new CategoryCounter(memory);
     this.sample =
       feature.type === 'numeric' && !feature.boundaries
         ? new ReservoirSample(QUANTILE_SAMPLE_SIZE, 1)
@@ -100,6 +109,7 @@ export class VocabularyBuilder {
 
   add(column: ArrayLike<Cell>): void {
     const { type } = this.feature;
+    const counts = this.counts;
     if (type === 'numeric') {
       const sample = this.sample;
       if (!sample) return;
@@ -107,20 +117,18 @@ export class VocabularyBuilder {
         const value = numericValue(column[i]);
         if (Number.isFinite(value)) sample.add(value);
       }
+    } else if (!counts) {
+      return;
     } else if (type === 'multi_categorical') {
       for (let i = 0; i < column.length; i++) {
         const elements = cellElements(column[i], this.feature.delimiter);
-        for (let j = 0; j < elements.length; j++) this.count(categoryKey(elements[j]));
+        for (let j = 0; j < elements.length; j++) count(counts, categoryKey(elements[j]));
       }
     } else if (isIntegerTypedArray(column)) {
-      this.counts.addIntegers(column);
+      counts.addIntegers(column);
     } else {
-      for (let i = 0; i < column.length; i++) this.count(categoryKey(column[i] as Scalar));
+      for (let i = 0; i < column.length; i++) count(counts, categoryKey(column[i] as Scalar));
     }
-  }
-
-  private count(key: CategoryKey | undefined): void {
-    if (key !== undefined) this.counts.add(key);
   }
 
   finish(location: string): Vocabulary {
@@ -135,23 +143,68 @@ export class VocabularyBuilder {
       const boundaries = [...new Set(this.sample.quantiles(fractions))];
       return { kind: 'numeric', feature: feature.name, boundaries };
     }
-    const counted = this.counts.entries();
-    if (counted.length === 0) {
+    const oovSlots = Math.max(1, feature.hash_buckets);
+    if (!this.counts) {
+      const none = { values: [], counts: [], distinctSeen: 0, droppedValues: 0 };
+      return { kind: 'categorical', feature: feature.name, oovSlots, ...none };
+    }
+    const kept = new TopValues(feature.min_count, feature.max_size);
+    let distinct = 0;
+    for (const part of this.counts.parts()) {
+      distinct += part.length;
+      kept.add(part);
+    }
+    this.counts.close();
+    if (distinct === 0) {
       throw new LemoptError(`${location}: column '${feature.column}' has only missing values`);
     }
-    const entries = counted.filter(([, count]) => count >= feature.min_count);
-    entries.sort(([keyA, countA], [keyB, countB]) => countB - countA || compareKeys(keyA, keyB));
-    const kept = feature.max_size === undefined ? entries : entries.slice(0, feature.max_size);
+    const entries = kept.sorted();
     return {
       kind: 'categorical',
       feature: feature.name,
-      values: kept.map(([key]) => key),
-      counts: kept.map(([, count]) => count),
-      oovSlots: Math.max(1, feature.hash_buckets),
-      distinctSeen: counted.length,
-      droppedValues: counted.length - kept.length,
+      values: entries.map(([key]) => key),
+      counts: entries.map(([, count]) => count),
+      oovSlots,
+      distinctSeen: distinct,
+      droppedValues: distinct - entries.length,
     };
   }
+}
+
+function count(counts: CategoryCounter, key: CategoryKey | undefined): void {
+  if (key !== undefined) counts.add(key);
+}
+
+/**
+ * The values a vocabulary keeps, from counts that arrive in parts: those seen min_count
+ * times or more, most frequent first (ties by value), at most max_size of them. Holds at
+ * most twice max_size between parts; the order is total (keys are distinct), so the result
+ * does not depend on how the counts were parted.
+ */
+class TopValues {
+  private entries: [CategoryKey, number][] = [];
+
+  constructor(
+    private readonly minCount: number,
+    private readonly maxSize: number | undefined,
+  ) {}
+
+  add(part: readonly [CategoryKey, number][]): void {
+    for (const entry of part) if (entry[1] >= this.minCount) this.entries.push(entry);
+    if (this.maxSize !== undefined && this.entries.length > 2 * this.maxSize) this.entries = this.sorted();
+  }
+
+  sorted(): [CategoryKey, number][] {
+    const entries = this.entries.sort(byCountThenKey);
+    return this.maxSize === undefined ? entries : entries.slice(0, this.maxSize);
+  }
+}
+
+function byCountThenKey(
+  [keyA, countA]: [CategoryKey, number],
+  [keyB, countB]: [CategoryKey, number],
+): number {
+  return countB - countA || compareKeys(keyA, keyB);
 }
 
 function compareKeys(a: CategoryKey, b: CategoryKey): number {
