@@ -9,12 +9,15 @@ const DENSE_LIMIT = 1 << 22;
 const INITIAL_DENSE = 1 << 10;
 
 /**
- * Estimated heap bytes of one hash-map entry (the Map slot, the count, a heap number key),
- * measured on Node 20: 48 to 56 bytes for numbers; strings add about their length plus a
- * header (71 bytes for 9-character strings).
+ * Estimated heap bytes of one hash-map entry: the Map's slot and bucket at the capacity it
+ * rounds up to (a power of 2), the count, a heap number or string key. Measured on Node 20
+ * at 1M entries: 48 to 56 bytes for numbers, 71 for 9-character strings; a map of 10M
+ * number keys took 0.75 GB (capacity 16M, 80 bytes per entry).
  */
-const NUMBER_ENTRY_BYTES = 56;
-const STRING_ENTRY_BYTES = 64;
+const NUMBER_ENTRY_BYTES = 80;
+const STRING_ENTRY_BYTES = 88;
+/** Entries per part handed out by parts(): the tuples never hold a whole table at once. */
+const PART_ENTRIES = 1 << 16;
 /** Re-partitioning levels before a partition that still does not fit is an error. */
 const MAX_SPILL_DEPTH = 6;
 
@@ -164,22 +167,19 @@ export class CategoryCounter {
   }
 
   /**
-   * Every counted key with its total count, in parts (no key in two parts) of no particular
-   * order: one part when nothing spilled, else the dense table and one part per spill
-   * partition (a partition too large for the memory is counted through a deeper spill).
+   * Every counted key with its total count, in parts of at most 65,536 (no key in two
+   * parts), in no particular order: the dense table and the map, or after a spill the
+   * dense table and then each spill partition counted on its own (one too large for the
+   * memory through a deeper spill). The last part may be empty.
    */
   *parts(): Generator<[CategoryKey, number][]> {
-    const dense: [CategoryKey, number][] = [];
-    for (let key = 0; key < this.dense.length; key++)
-      if (this.dense[key] > 0) dense.push([key, this.dense[key]]);
     if (!this.writer) {
-      for (const [key, slot] of this.slots) dense.push([key, this.slotCounts[slot]]);
-      yield dense;
+      yield* inParts(this.entriesInMemory());
       return;
     }
-    if (dense.length > 0) yield dense;
     this.spill();
     this.writer.close();
+    yield* inParts(this.entriesInMemory());
     if (this.depth >= MAX_SPILL_DEPTH) {
       throw new LemoptError(
         `data.vocabulary_memory (${this.memory!.limitBytes} bytes) is too small to count the values of a spill partition; raise it`,
@@ -194,6 +194,12 @@ export class CategoryCounter {
     }
   }
 
+  /** The dense table's keys and the map's (empty after a spill). */
+  private *entriesInMemory(): Generator<[CategoryKey, number]> {
+    for (let key = 0; key < this.dense.length; key++) if (this.dense[key] > 0) yield [key, this.dense[key]];
+    for (const [key, slot] of this.slots) yield [key, this.slotCounts[slot]];
+  }
+
   /** Leaves the shared memory (its map is dropped). */
   close(): void {
     this.memory?.unregister(this);
@@ -202,4 +208,16 @@ export class CategoryCounter {
     this.slots = new Map();
     this.slotCounts = [];
   }
+}
+
+function* inParts<T>(items: Iterable<T>): Generator<T[]> {
+  let part: T[] = [];
+  for (const item of items) {
+    part.push(item);
+    if (part.length === PART_ENTRIES) {
+      yield part;
+      part = [];
+    }
+  }
+  yield part;
 }
