@@ -5,8 +5,15 @@
 import type { Feature } from './features.js';
 import type { LabelRule } from './labels.js';
 import type { SplitAssigner } from './split.js';
-import type { Cell, RecordBatch, Scalar } from './types.js';
-import { bucketId, CategoryIndex, cellElements, numericValue, type Vocabulary } from './vocabulary.js';
+import type { Cell, DictionaryColumn, RecordBatch, Scalar } from './types.js';
+import {
+  bucketId,
+  CategoryIndex,
+  cellElements,
+  MISSING_ID,
+  numericValue,
+  type Vocabulary,
+} from './vocabulary.js';
 
 export interface EncodedFeature {
   /** One id per row, or for multi-valued features all ids of all rows back to back. */
@@ -35,7 +42,13 @@ export interface EncoderParts {
   readonly assignSplit: SplitAssigner;
 }
 
-type FeatureEncoder = (column: ArrayLike<Cell>, numRows: number) => EncodedFeature;
+/** A batch's column for one feature: its values, and its dictionary indices where the source has them. */
+interface FeatureColumn {
+  values(): ArrayLike<Cell>;
+  readonly dictionary: DictionaryColumn | undefined;
+}
+
+type FeatureEncoder = (column: FeatureColumn, numRows: number) => EncodedFeature;
 
 export class Encoder {
   private readonly encoders: readonly FeatureEncoder[];
@@ -48,9 +61,12 @@ export class Encoder {
 
   /** `firstRow` is the 0-based position of the batch's first row in the dataset. */
   encode(batch: RecordBatch, firstRow: number): EncodedBatch {
-    const { numRows, columns } = batch;
+    const { numRows, columns, dictionaries } = batch;
     const features = this.parts.features.map((feature, index) =>
-      this.encoders[index](columns.get(feature.column)!, numRows),
+      this.encoders[index](
+        { values: () => columns.get(feature.column)!, dictionary: dictionaries?.get(feature.column) },
+        numRows,
+      ),
     );
     const labels = new Float32Array(numRows);
     const labelColumn =
@@ -69,8 +85,9 @@ function featureEncoder(feature: Feature, vocabulary: Vocabulary): FeatureEncode
   if (vocabulary.kind === 'numeric') {
     const boundaries = vocabulary.boundaries;
     return (column, numRows) => {
+      const values = column.values();
       const ids = new Int32Array(numRows);
-      for (let i = 0; i < numRows; i++) ids[i] = bucketId(boundaries, numericValue(column[i]));
+      for (let i = 0; i < numRows; i++) ids[i] = bucketId(boundaries, numericValue(values[i]));
       return { ids };
     };
   }
@@ -78,11 +95,12 @@ function featureEncoder(feature: Feature, vocabulary: Vocabulary): FeatureEncode
   if (feature.type === 'multi_categorical') {
     const delimiter = feature.delimiter;
     return (column, numRows) => {
+      const values = column.values();
       const offsets = new Int32Array(numRows + 1);
       const rows: ArrayLike<Scalar>[] = new Array(numRows);
       let total = 0;
       for (let i = 0; i < numRows; i++) {
-        rows[i] = cellElements(column[i], delimiter);
+        rows[i] = cellElements(values[i], delimiter);
         total += rows[i].length;
         offsets[i + 1] = total;
       }
@@ -93,9 +111,23 @@ function featureEncoder(feature: Feature, vocabulary: Vocabulary): FeatureEncode
       return { ids, offsets };
     };
   }
+  // Ids of each dictionary's entries, kept while its column chunk's batches go by.
+  const dictionaryIds = new WeakMap<ArrayLike<Cell>, Int32Array>();
   return (column, numRows) => {
     const ids = new Int32Array(numRows);
-    index.encodeInto(column, ids);
+    const { dictionary } = column;
+    if (!dictionary) {
+      index.encodeInto(column.values(), ids);
+      return { ids };
+    }
+    let entries = dictionaryIds.get(dictionary.dictionary);
+    if (!entries) {
+      entries = new Int32Array(dictionary.dictionary.length);
+      index.encodeInto(dictionary.dictionary, entries);
+      dictionaryIds.set(dictionary.dictionary, entries);
+    }
+    const { indices } = dictionary;
+    for (let i = 0; i < numRows; i++) ids[i] = indices[i] < 0 ? MISSING_ID : entries[indices[i]];
     return { ids };
   };
 }

@@ -41,6 +41,18 @@ export interface RecordBatch {
   /** 0-based position of the batch's first row in the whole source, where the source knows it. */
   readonly firstRow?: number;
   readonly columns: ReadonlyMap<string, ArrayLike<Cell>>;
+  /**
+   * Columns the source also has as dictionary indices (Parquet's dictionary pages): an
+   * encoder maps each distinct value once instead of once per row. `columns` still holds
+   * them (the Parquet source builds them only when asked).
+   */
+  readonly dictionaries?: ReadonlyMap<string, DictionaryColumn>;
+}
+
+/** A column as indices into its distinct values; -1 for null. */
+export interface DictionaryColumn {
+  readonly indices: Int32Array;
+  readonly dictionary: ArrayLike<Cell>;
 }
 
 export interface ReadOptions {

@@ -61,6 +61,8 @@ import type { LemoptError } from '../../util/errors.js';
 import {
   typeToString,
   type Cell,
+  type DictionaryColumn,
+  type Scalar,
   type ColumnSchema,
   type LogicalType,
   type ReadOptions,
@@ -68,6 +70,7 @@ import {
   type SourceSchema,
 } from '../types.js';
 import { FileSource, fileError, openFile, openFileSource, readSchemas, type FileColumns } from './common.js';
+import { DictionaryColumns, isTypedValues, type TypedValues } from './dictionary-columns.js';
 
 type ColumnDecoder = Parameters<typeof convert>[1];
 
@@ -374,13 +377,18 @@ async function* readFile(
       }
       for (let start = 0; start < groupRows; start += batchSize) {
         const n = Math.min(batchSize, groupRows - start);
-        const columns = new Map<string, ArrayLike<Cell>>();
+        const columns = new DictionaryColumns();
         try {
-          for (let c = 0; c < names.length; c++) columns.set(names[c], readers[c].take(n));
+          for (let c = 0; c < names.length; c++) {
+            const taken = readers[c].take(n);
+            if (isDictionaryColumn(taken)) columns.setDictionary(names[c], taken);
+            else columns.set(names[c], taken);
+          }
         } catch (error) {
           throw unreadable(file, error);
         }
-        yield { numRows: n, firstRow: fileFirstRow + groupStart + start, columns };
+        const { dictionaries } = columns;
+        yield { numRows: n, firstRow: fileFirstRow + groupStart + start, columns, dictionaries };
       }
       groupStart += groupRows;
     }
@@ -390,8 +398,12 @@ async function* readFile(
 }
 
 interface ColumnReader {
-  /** The next n rows of the column. */
-  take(n: number): ArrayLike<Cell>;
+  /** The next n rows of the column: as indices where its pages are dictionary-encoded. */
+  take(n: number): ArrayLike<Cell> | DictionaryColumn;
+}
+
+function isDictionaryColumn(column: ArrayLike<Cell> | DictionaryColumn): column is DictionaryColumn {
+  return (column as Partial<DictionaryColumn>).indices instanceof Int32Array;
 }
 
 /** Readers for the projected columns of one row group; reads their column chunks' bytes. */
@@ -705,19 +717,12 @@ interface Cursor {
   value: number;
 }
 
-type TypedArray = Int32Array | Uint32Array | Float32Array | Float64Array;
-
-function isTyped(values: ArrayLike<Cell> | undefined): values is TypedArray {
-  return (
-    values instanceof Int32Array ||
-    values instanceof Uint32Array ||
-    values instanceof Float32Array ||
-    values instanceof Float64Array
-  );
+function isTyped(values: ArrayLike<Cell> | undefined): values is TypedValues {
+  return values !== undefined && isTypedValues(values);
 }
 
-function newTyped(like: TypedArray, length: number): TypedArray {
-  return new (like.constructor as new (length: number) => TypedArray)(length);
+function newTyped(like: TypedValues, length: number): TypedValues {
+  return new (like.constructor as new (length: number) => TypedValues)(length);
 }
 
 class FlatColumnReader implements ColumnReader {
@@ -725,7 +730,7 @@ class FlatColumnReader implements ColumnReader {
 
   constructor(private readonly pages: LeafPages) {}
 
-  take(n: number): ArrayLike<Cell> {
+  take(n: number): ArrayLike<Cell> | DictionaryColumn {
     let page = this.current();
     // fast path: the whole batch inside one page
     if (page.rows - page.row >= n) return this.slice(page, n);
@@ -742,11 +747,21 @@ class FlatColumnReader implements ColumnReader {
       if (needed === 0) break;
       page = this.current();
     }
+    const dictionary = parts[0].page.dictionary;
+    if (dictionary && parts.every((part) => part.page.indices && part.page.dictionary === dictionary)) {
+      const indices = new Int32Array(n);
+      let at = 0;
+      for (const part of parts) {
+        copyIndices(part.page, part.row, part.value, part.count, indices, at);
+        at += part.count;
+      }
+      return { indices, dictionary };
+    }
     const source = (cursor: Cursor) => cursor.dictionary ?? cursor.values;
     const first = source(parts[0].page);
     const typed =
       !nulls && isTyped(first) && parts.every((part) => source(part.page)?.constructor === first.constructor);
-    const out: Cell[] | TypedArray = typed ? newTyped(first, n) : new Array<Cell>(n);
+    const out: Cell[] | TypedValues = typed ? newTyped(first, n) : new Array<Cell>(n);
     let at = 0;
     for (const part of parts) {
       copyRows(part.page, part.row, part.value, part.count, out, at);
@@ -755,16 +770,22 @@ class FlatColumnReader implements ColumnReader {
     return out;
   }
 
-  /** n rows from one page, without copying when the page has plain values and no null. */
-  private slice(page: Cursor, n: number): ArrayLike<Cell> {
-    const { row, value, present, values, dictionary } = page;
+  /** n rows from one page, without copying when the page has no null. */
+  private slice(page: Cursor, n: number): ArrayLike<Cell> | DictionaryColumn {
+    const { row, value, present, values, indices, dictionary } = page;
     advance(page, n);
     if (!present && values) {
       if (row === 0 && n === page.rows) return values;
-      const all = values as TypedArray | Cell[];
+      const all = values as TypedValues | Cell[];
       return isTyped(all) ? all.subarray(value, value + n) : all.slice(value, value + n);
     }
-    const out: Cell[] | TypedArray =
+    if (indices && dictionary) {
+      if (!present) return { indices: indices.subarray(value, value + n), dictionary };
+      const out = new Int32Array(n);
+      copyIndices(page, row, value, n, out, 0);
+      return { indices: out, dictionary };
+    }
+    const out: Cell[] | TypedValues =
       !present && isTyped(dictionary) ? newTyped(dictionary, n) : new Array<Cell>(n);
     copyRows(page, row, value, n, out, 0);
     return out;
@@ -792,13 +813,30 @@ function advance(page: Cursor, count: number): void {
   page.row = row + count;
 }
 
+/** Dictionary indices of rows [row, row+count) of a page into out[at...]; -1 for null. */
+function copyIndices(
+  page: Cursor,
+  row: number,
+  value: number,
+  count: number,
+  out: Int32Array,
+  at: number,
+): void {
+  const { present, indices } = page;
+  if (!present) {
+    out.set(indices!.subarray(value, value + count), at);
+    return;
+  }
+  for (let i = 0; i < count; i++) out[at + i] = present[row + i] ? indices![value++] : -1;
+}
+
 /** Rows [row, row+count) of a page (whose first value there is `value`) into out[at...]. */
 function copyRows(
   page: Cursor,
   row: number,
   value: number,
   count: number,
-  out: Cell[] | TypedArray,
+  out: Cell[] | TypedValues,
   at: number,
 ): void {
   const { present, values, indices, dictionary } = page;
@@ -828,6 +866,8 @@ function copyRows(
 const MAX_CHUNK_VALUES = 1 << 27;
 
 function assembleColumn(node: SchemaTree, leaves: readonly LeafPages[], groupRows: number): Cell[] {
+  const list = scalarListLevels(node, leaves);
+  if (list) return assembleScalarList(leaves[0], list, groupRows);
   const data = new Map<string, DecodedArray>();
   for (const leaf of leaves) {
     const chunks: DecodedArray[] = [];
@@ -862,6 +902,70 @@ function assembleColumn(node: SchemaTree, leaves: readonly LeafPages[], groupRow
     throw new Error(`column '${node.element.name}': ${column?.length ?? 0} of ${groupRows} rows decoded`);
   }
   return Array.from(column as ArrayLike<Cell>);
+}
+
+/**
+ * The definition levels of a list of scalars with one repetition level (a LIST column,
+ * three-level or legacy two-level): below `emptyList` the row is null, at it the list is
+ * empty, from `element` on an element exists, and at `maxDef` it has a value.
+ */
+interface ScalarListLevels {
+  readonly emptyList: number;
+  readonly element: number;
+  readonly maxDef: number;
+}
+
+/** The levels of `node` when it is a list of scalars; undefined for other nested columns. */
+function scalarListLevels(node: SchemaTree, leaves: readonly LeafPages[]): ScalarListLevels | undefined {
+  const { element } = node;
+  if (leaves.length !== 1 || (element.converted_type !== 'LIST' && element.logical_type?.type !== 'LIST'))
+    return undefined;
+  const path = leaves[0].schemaPath;
+  if (getMaxRepetitionLevel(path) !== 1) return undefined;
+  const repeated = path.findIndex((step, i) => i > 0 && step.element.repetition_type === 'REPEATED');
+  // The leaf itself repeats (two-level) or is the repeated group's only child (three-level).
+  if (repeated < path.length - 2) return undefined;
+  const emptyList = getMaxDefinitionLevel(path.slice(0, repeated));
+  return { emptyList, element: emptyList + 1, maxDef: getMaxDefinitionLevel(path) };
+}
+
+/**
+ * A list-of-scalars column chunk assembled straight from its levels, one array per row:
+ * what hyparquet's general Dremel assembly gives for this shape, without its intermediate
+ * copies (it took most of the time of reading a tags column).
+ */
+function assembleScalarList(leaf: LeafPages, levels: ScalarListLevels, groupRows: number): Cell[] {
+  const rows = new Array<Cell>(groupRows);
+  let row = -1;
+  let current: Scalar[] | null = null;
+  let total = 0;
+  for (let page = leaf.next(); page; page = leaf.next()) {
+    const { count, defs, reps, values, indices, dictionary } = page;
+    total += count;
+    if (total > MAX_CHUNK_VALUES)
+      throw new Error(`column '${leaf.name}': more than ${MAX_CHUNK_VALUES} values`);
+    let next = 0;
+    for (let i = 0; i < count; i++) {
+      const def = defs ? defs[i] : levels.maxDef;
+      if (!reps || reps[i] === 0) {
+        row += 1;
+        if (row >= groupRows)
+          throw new Error(`column '${leaf.name}': more than ${groupRows} rows in the row group`);
+        current = def < levels.emptyList ? null : [];
+        rows[row] = current;
+      } else if (current === null) {
+        throw new Error(`column '${leaf.name}': a repeated value continues a null list`);
+      }
+      if (def < levels.element) continue;
+      let value: Scalar = null;
+      if (def === levels.maxDef)
+        value = (indices && dictionary ? dictionary[indices[next++]] : values![next++]) as Scalar;
+      current!.push(value);
+    }
+  }
+  if (row + 1 !== groupRows)
+    throw new Error(`column '${leaf.name}': ${row + 1} of ${groupRows} rows decoded`);
+  return rows;
 }
 
 class NestedColumnReader implements ColumnReader {
