@@ -21,12 +21,12 @@ import type { RunConfig } from '../src/config/schema.js';
 import { CONVERTERS, type DatasetName } from '../src/data/convert/movielens.js';
 import { runClassifierSelection } from '../src/experiment/classify.js';
 import { MANIFEST_FILE, readManifest } from '../src/experiment/manifest.js';
-import { SELECTION_FILE } from '../src/experiment/run.js';
-import { METRICS_FILE } from '../src/experiment/train.js';
 import { runSweep } from '../src/experiment/sweep.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { selectBackend } from '../src/model/backend.js';
 import { exportSection } from './eval-export.js';
+import { markedSection, SELECTION_SECTION } from './marked-section.js';
+import { fullTrainingSeconds, selectionSeconds } from './trial-times.js';
 
 const DATASETS = process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets');
 const EVAL_DIR = path.resolve(process.env.LEMOPT_EVAL_DIR ?? path.join('runs', 'eval'));
@@ -156,29 +156,6 @@ async function greedyAgreement(
   }
   lines.push('');
   return lines;
-}
-
-async function fullTrainingSeconds(trialDir: string): Promise<number | undefined> {
-  try {
-    const metrics = JSON.parse(await readFile(path.join(trialDir, 'full', METRICS_FILE), 'utf8')) as {
-      epochs: { seconds: number }[];
-    };
-    return metrics.epochs.reduce((sum, epoch) => sum + epoch.seconds, 0);
-  } catch {
-    return undefined;
-  }
-}
-
-async function selectionSeconds(trialDir: string): Promise<number | undefined> {
-  try {
-    return (
-      JSON.parse(await readFile(path.join(trialDir, 'selection', SELECTION_FILE), 'utf8')) as {
-        seconds: number;
-      }
-    ).seconds;
-  } catch {
-    return undefined;
-  }
 }
 
 async function recommenderSection(
@@ -372,7 +349,13 @@ async function main(): Promise<void> {
   // The reading of the numbers is written by hand (bench/evaluation-notes.md) and kept
   // across regenerations; it names the run it reads.
   const notes = (await exists(NOTES_FILE)) ? [await readFile(NOTES_FILE, 'utf8')] : [];
-  await writeFile('EVALUATION.md', [...header, ...sections, ...notes].join('\n'));
+  // The scale benchmark's section (npm run bench:selection) is its own; carry it over.
+  const previous = (await exists('EVALUATION.md')) ? await readFile('EVALUATION.md', 'utf8') : '';
+  const scale = markedSection(previous, SELECTION_SECTION);
+  await writeFile(
+    'EVALUATION.md',
+    [...header, ...sections, ...(scale ? [scale, ''] : []), ...notes].join('\n'),
+  );
   console.log('eval: wrote EVALUATION.md');
 }
 

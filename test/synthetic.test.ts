@@ -11,9 +11,8 @@ import {
   SYNTHETIC_TRUTH_FILE,
   type GroundTruth,
 } from '../src/data/synthetic.js';
-import { auc } from '../src/data/synthetic/truth.js';
+import { partnerAuc, relabellingConflicts, type Row } from './support/partner-auc.js';
 import { buildWorld } from '../src/data/synthetic/world.js';
-import { LATENT_DIM } from '../src/data/synthetic/specs.js';
 import { LemoptError } from '../src/util/errors.js';
 import { hash32, hashBytes, hashInt, hashString, Random } from '../src/util/random.js';
 
@@ -81,8 +80,6 @@ describe('util/random', () => {
 const ROWS = 100_000;
 const SEED = 7;
 const ROW_GROUP = 30_000;
-
-type Row = Record<string, unknown>;
 
 describe('generateSynthetic', () => {
   let root: string;
@@ -301,84 +298,21 @@ describe('generateSynthetic', () => {
       ['i_department', 'i_category'],
     ]) {
       expect(truth.columns[copy].copy_of).toBe(source);
-      const forward = new Map<unknown, unknown>();
-      const backward = new Map<unknown, unknown>();
-      let conflicts = 0;
-      for (const row of rows) {
-        if (!forward.has(row[source])) forward.set(row[source], row[copy]);
-        if (!backward.has(row[copy])) backward.set(row[copy], row[source]);
-        if (forward.get(row[source]) !== row[copy] || backward.get(row[copy]) !== row[source]) conflicts++;
-      }
-      expect(conflicts).toBe(0);
-      expect(forward.size).toBe(truth.columns[source].distinct_in_data);
+      expect(relabellingConflicts(rows, source, copy)).toBe(0);
+      expect(new Set(rows.map((row) => row[source])).size).toBe(truth.columns[source].distinct_in_data);
       expect(typeof rows[0][copy]).not.toBe(typeof rows[0][source]);
     }
   });
 
-  /**
-   * How much a column tells about the label when the other tower is known, measured on the
-   * data: per category (per tag for the list column), the mean of (label - rate) times
-   * the other side's true latent vector, fitted on entities with even ids and scored as an
-   * AUC on the others (so memorising entities does not count).
-   */
-  function partnerAuc(name: string, world: ReturnType<typeof buildWorld>): number {
-    const tower = truth.columns[name].tower as 'user' | 'item';
-    const own = tower === 'user' ? 'user_id' : 'item_id';
-    const other = tower === 'user' ? world.items : world.users;
-    const otherId = tower === 'user' ? 'item_id' : 'user_id';
-    const rate = truth.data.positive_rate;
-    const keysOf = (value: unknown): unknown[] =>
-      value === null || value === undefined ? [] : Array.isArray(value) ? value : [value];
-    const sums = new Map<unknown, Float64Array>();
-    const counts = new Map<unknown, number>();
-    const vectorOf = (row: Row): Float64Array =>
-      other.latent.subarray(
-        ((row[otherId] as number) - 1) * LATENT_DIM,
-        (row[otherId] as number) * LATENT_DIM,
-      );
-    for (const row of rows) {
-      if ((row[own] as number) % 2 !== 0) continue;
-      const v = vectorOf(row);
-      for (const key of keysOf(row[name])) {
-        let sum = sums.get(key);
-        if (!sum) sums.set(key, (sum = new Float64Array(LATENT_DIM)));
-        for (let j = 0; j < LATENT_DIM; j++) sum[j] += ((row.label as number) - rate) * v[j];
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-      }
-    }
-    // Remove what every category shares (the other tower's bias), keep what sets each apart.
-    const global = new Float64Array(LATENT_DIM);
-    let total = 0;
-    for (const [key, sum] of sums) {
-      for (let j = 0; j < LATENT_DIM; j++) global[j] += sum[j];
-      total += counts.get(key)!;
-    }
-    for (const [key, sum] of sums) {
-      const count = counts.get(key)!;
-      for (let j = 0; j < LATENT_DIM; j++) sum[j] = sum[j] / count - global[j] / total;
-    }
-    const scores: number[] = [];
-    const labels: number[] = [];
-    for (const row of rows) {
-      if ((row[own] as number) % 2 === 0) continue;
-      const v = vectorOf(row);
-      let score = 0;
-      const keys = keysOf(row[name]);
-      for (const key of keys) {
-        const sum = sums.get(key);
-        if (!sum) continue;
-        for (let j = 0; j < LATENT_DIM; j++) score += (sum[j] * v[j]) / keys.length;
-      }
-      scores.push(score);
-      labels.push(row.label as number);
-    }
-    return auc(scores, labels);
-  }
-
   it('carries label signal in signal columns and none in noise columns, as the ground truth says', () => {
     const categorical = [...truth.roles.signal, ...truth.roles.noise];
     const world = buildWorld(SEED);
-    const measured = new Map(categorical.map((name) => [name, partnerAuc(name, world)]));
+    const measured = new Map(
+      categorical.map((name) => [
+        name,
+        partnerAuc(rows, world, name, truth.columns[name].tower as 'user' | 'item', truth.data.positive_rate),
+      ]),
+    );
     const noise = truth.roles.noise.map((name) => measured.get(name)!);
     const signal = truth.roles.signal.map((name) => measured.get(name)!);
     for (const value of noise) expect(Math.abs(value - 0.5)).toBeLessThan(0.02);
