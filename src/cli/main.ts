@@ -14,6 +14,7 @@ import { runCommand } from './commands/run.js';
 import { sweepCommand } from './commands/sweep.js';
 import { trainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
+import { workerCommand } from './commands/worker.js';
 import { UsageError } from './usage.js';
 
 /** Input errors print their message alone; anything else is a bug and keeps its stack. */
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(calibrateCommand)
     .command(runCommand)
     .command(sweepCommand)
+    .command(workerCommand)
     .command(reportCommand)
     .command(applyCommand)
     .command(exportCommand)

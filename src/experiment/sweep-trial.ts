@@ -10,7 +10,7 @@ import { errorMessage, LemoptError } from '../util/errors.js';
 import type { CostModel } from '../selection/cost-model.js';
 import { checkBudgets } from '../selection/picker.js';
 import { latencyModel, runCosts, runSelection, trainStage } from './run.js';
-import type { SweepJob, SweepJobReply, TrialSelection, UnaffordableTrial } from './sweep.js';
+import type { SweepJob, SweepJobReply, TrialSelection, UnaffordableTrial } from './sweep-jobs.js';
 import { configKey } from './train.js';
 
 function log(line: string): void {

@@ -21,43 +21,43 @@
  * trial gets exactly the full model it would have trained itself.
  *
  * Trials run in worker processes (each with its own heap limit), as many at a time as
- * `workers`. A trial is finished when its manifest.json (written last, atomically, by
+ * `workers`, or where another TrialRunner sends them (src/experiment/distributed/: a
+ * Redis queue, or the share of one shard of a cluster array job). A trial is finished when its manifest.json (written last, atomically, by
  * `runSelection`) is there and made from the trial's config and data; anything else in its
  * folder is partial work that the next run resumes, never a result. So a killed sweep
  * started again skips finished trials and resumes the rest.
  */
-import { fork } from 'node:child_process';
-import { EMBEDDING_THREADS_ENV_VAR } from '../embedding/threads.js';
-import { closeSync, openSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { runConfigSchema, type RunConfig, type SweepConfig } from '../config/schema.js';
 import { formatBytes } from '../config/size.js';
-import { VOCABULARY_FILE } from '../data/dataset.js';
-import type { EvalMetrics } from '../model/metrics.js';
-import { writeAtomically, writeFileAtomic } from '../util/atomic.js';
-import { errorMessage, LemoptError } from '../util/errors.js';
-import { withFolderLock } from '../util/folder-lock.js';
-import { readJsonFile } from '../util/json-file.js';
-import { LATENCY_FILE } from './calibrate.js';
-import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { LemoptError } from '../util/errors.js';
+import { withFolderLock, withFolderLockWhenFree } from '../util/folder-lock.js';
+import type { Manifest } from './manifest.js';
 import { compareText, summarizeSweep } from './pareto.js';
-import type { LatencyModel } from './run.js';
+import {
+  finishedManifest,
+  fullModelDir,
+  hasFullModel,
+  resultManifest,
+  seedTrialFolder,
+  TRIAL_ERROR_FILE,
+  TRIAL_LOG_FILE,
+  writePrepared,
+  type Prepared,
+} from './sweep-folder.js';
+import { errorText, failure, runJob, Slots, type DoneReply } from './sweep-jobs.js';
 import { RESULTS_CSV, SWEEP_FILE, TRIALS_DIR, type SweepSummary, type TrialRow } from './sweep-results.js';
 import { metricName, metricValue, trialRow, writeResults } from './sweep-rows.js';
-import { configKey, METRICS_FILE } from './train.js';
+import { configKey } from './train.js';
 
+export { TRIAL_ERROR_FILE, TRIAL_LOG_FILE } from './sweep-folder.js';
 export const SWEEP_FILE_VERSION = 1;
-export const TRIAL_LOG_FILE = 'log.txt';
-export const TRIAL_ERROR_FILE = 'error.txt';
-const FULL_DIR = 'full';
 /** Heap limit of a worker process, MB, unless told otherwise. */
 export const DEFAULT_WORKER_MEMORY_MB = 2048;
-/** The sections runSelection keys its selection (and so its manifest) by. */
-const SELECTION_KEY_SECTIONS = ['data', 'features', 'groups', 'model', 'train', 'selection'] as const;
 
 type Budget = number | string;
 
@@ -97,7 +97,48 @@ export interface SweepOptions {
   readonly workerMemoryMb?: number;
   /** One line per event: preparation, trial started, finished or failed, the total. */
   readonly log?: (line: string) => void;
+  /** Who runs the trials; default: worker processes on this machine (localRunner). */
+  readonly runner?: RunnerFactory;
+  /**
+   * The trials this process is to run (a shard's share of the grid), when not all: then
+   * the sweep folder is shared with other processes (its lock is held only while preparing)
+   * and results files are left to `lemopt sweep --collect`.
+   */
+  readonly share?: (trials: readonly SweepTrial[]) => readonly SweepTrial[];
 }
+
+/** Runs trials whose folders are ready (sweep-folder.ts, seedTrialFolder). */
+export interface TrialRunner {
+  /** Where trials run, for the log: `with 2 worker process(es)`. */
+  readonly where: string;
+  /**
+   * Runs the trial until its manifest is written, or throws; calls `started` when it starts
+   * running, with where when known (a queue worker's name).
+   */
+  run(trial: SweepTrial, started: (where?: string) => void): Promise<void>;
+  /** Called once, when the sweep is over. */
+  close?(): Promise<void>;
+}
+
+/** What a runner is made with: the sweep's folder and preparation and its worker settings. */
+export interface RunnerContext {
+  readonly dir: string;
+  readonly configFile: string;
+  /** Every trial of the grid, and those this process is to run now. */
+  readonly trials: readonly SweepTrial[];
+  readonly pending: readonly SweepTrial[];
+  readonly prepared: Prepared;
+  /** Heap limit of each worker process, MB. */
+  readonly memoryMb: number;
+  /** Embedding threads of each worker process; undefined: its default. */
+  readonly embeddingThreads: number | undefined;
+  /** Worker processes on this machine, shared with the full models' training. */
+  readonly slots: Slots;
+  readonly workers: number;
+  readonly log: (line: string) => void;
+}
+
+export type RunnerFactory = (context: RunnerContext) => Promise<TrialRunner>;
 
 export interface FailedTrial {
   readonly id: string;
@@ -185,210 +226,6 @@ export function sweepDefinition(
 }
 
 // ---------------------------------------------------------------------------------------
-// Worker processes
-
-/** What a worker process is asked to do (src/experiment/sweep-trial.ts). */
-export type SweepJob =
-  /**
-   * Count the vocabularies into `dir`, check the trials' budgets, and make the latency model
-   * (calibrated into `dir` if need be).
-   */
-  | {
-      readonly kind: 'prepare';
-      readonly config: RunConfig;
-      readonly dir: string;
-      readonly backend?: string;
-      readonly trials: readonly TrialSelection[];
-    }
-  /** Train the full model into `dir` (vocabularies from `cacheDir`). */
-  | {
-      readonly kind: 'full';
-      readonly config: RunConfig;
-      readonly dir: string;
-      readonly cacheDir: string;
-      readonly backend?: string;
-    }
-  /** `lemopt run` of the trial's config. */
-  | { readonly kind: 'trial'; readonly config: RunConfig; readonly backend?: string };
-
-/** A trial's selection settings, what its budgets are checked with. */
-export interface TrialSelection {
-  readonly id: string;
-  readonly selection: RunConfig['selection'];
-}
-
-/** A trial whose budgets not even one candidate fits. */
-export interface UnaffordableTrial {
-  readonly id: string;
-  /** Picker.nothingFits: the budgets resolved and the cheapest candidate's cost. */
-  readonly problem: string;
-}
-
-export type SweepJobReply =
-  | {
-      readonly type: 'done';
-      readonly backend: string;
-      /** prepare: undefined when the memory budgets already failed (nothing calibrated). */
-      readonly latency?: LatencyModel;
-      /** prepare: the trials nothing fits, checked before the latency model when memory alone fails. */
-      readonly unaffordable?: readonly UnaffordableTrial[];
-      readonly fingerprint?: string;
-      readonly test?: EvalMetrics;
-    }
-  | {
-      readonly type: 'error';
-      readonly message: string;
-      readonly userError: boolean;
-      /** The stack of a bug (not an error in the input). */
-      readonly stack?: string;
-    };
-
-type DoneReply = Extract<SweepJobReply, { type: 'done' }>;
-
-/** A job that failed: its message, and whether it is an error in the input (not a bug). */
-class JobError extends Error {
-  constructor(
-    message: string,
-    readonly userError: boolean,
-    /** The worker's stack trace of a bug. */
-    readonly detail?: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Runs a job in a fresh Node process: the compiled entry beside this module, or under
- * vitest (TypeScript sources) the .ts entry with tsx registered. Its stdout and stderr
- * (the job's log) are appended to `logFile`.
- */
-function runJob(
-  job: SweepJob,
-  logFile: string,
-  memoryMb: number,
-  embeddingThreads?: number,
-): Promise<DoneReply> {
-  const typescript = import.meta.url.endsWith('.ts');
-  const script = fileURLToPath(
-    new URL(typescript ? './sweep-trial.ts' : './sweep-trial.js', import.meta.url),
-  );
-  const execArgv = [`--max-old-space-size=${memoryMb}`];
-  if (typescript) execArgv.push('--import', import.meta.resolve('tsx'));
-  const log = openSync(logFile, 'a');
-  return new Promise<DoneReply>((resolve, reject) => {
-    let reply: SweepJobReply | undefined;
-    const env =
-      embeddingThreads === undefined
-        ? process.env
-        : { ...process.env, [EMBEDDING_THREADS_ENV_VAR]: String(embeddingThreads) };
-    const child = fork(script, [], { execArgv, env, stdio: ['ignore', log, log, 'ipc'] });
-    closeSync(log);
-    child.on('message', (message: SweepJobReply) => (reply = message));
-    child.on('error', (error) =>
-      reject(new JobError(`cannot start a worker process: ${error.message}`, false)),
-    );
-    child.on('exit', (code, signal) => {
-      if (reply?.type === 'done' && code === 0) resolve(reply);
-      else if (reply?.type === 'error') reject(new JobError(reply.message, reply.userError, reply.stack));
-      else
-        reject(
-          new JobError(
-            `the worker process stopped (${signal ? `signal ${signal}` : `exit code ${code}`}) without a result; see ${logFile}`,
-            false,
-          ),
-        );
-    });
-    child.send(job);
-  });
-}
-
-/** At most `count` holders at a time, served in the order they asked. */
-class Slots {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(count: number) {
-    this.free = count;
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free -= 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free += 1;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Finished results and shared files
-
-/** What makes a trial's manifest its result: its config's selection key and the data's fingerprint. */
-interface Expected {
-  readonly latency: LatencyModel;
-  readonly fingerprint: string;
-}
-
-function selectionKey(trial: SweepTrial, latency: LatencyModel): string {
-  return configKey(trial.config, SELECTION_KEY_SECTIONS, latency);
-}
-
-/** The trial's manifest when the trial is finished: made from its config, on this data. */
-async function finishedManifest(trial: SweepTrial, expected: Expected): Promise<Manifest | undefined> {
-  const manifest = await readManifest(path.join(trial.config.output.dir!, MANIFEST_FILE)).catch(
-    () => undefined,
-  );
-  if (manifest?.config_hash !== selectionKey(trial, expected.latency)) return undefined;
-  return manifest.data.fingerprint === expected.fingerprint ? manifest : undefined;
-}
-
-/** A copy that appears whole or not at all. */
-function copyAtomic(from: string, to: string): Promise<void> {
-  return writeAtomically(to, (temporary) => copyFile(from, temporary));
-}
-
-/** Whether `dir` holds a finished full model with this key on this backend (as trainStage checks). */
-async function hasFullModel(dir: string, key: string, backend: string): Promise<boolean> {
-  const done = await readJsonFile<{ key?: string; backend?: string }>(path.join(dir, METRICS_FILE));
-  return done?.key === key && done.backend === backend;
-}
-
-/**
- * Gives a trial's folder the shared results it would otherwise make itself: the
- * vocabularies, a calibrated latency model, and its seed's full model (metrics.json, the
- * marker trainStage checks, copied last).
- */
-async function seedTrialFolder(
-  trial: SweepTrial,
-  sweepDir: string,
-  fullDir: string,
-  latency: LatencyModel,
-  backend: string,
-): Promise<void> {
-  const runDir = trial.config.output.dir!;
-  await mkdir(path.join(runDir, FULL_DIR), { recursive: true });
-  await copyAtomic(path.join(sweepDir, VOCABULARY_FILE), path.join(runDir, VOCABULARY_FILE));
-  if (latency.source === 'calibrated')
-    await copyAtomic(path.join(sweepDir, LATENCY_FILE), path.join(runDir, LATENCY_FILE));
-  const key = configKey(trial.config);
-  const target = path.join(runDir, FULL_DIR);
-  if (await hasFullModel(target, key, backend)) return;
-  if (!(await hasFullModel(fullDir, key, backend)))
-    throw new Error(
-      `the shared full model in ${fullDir} is not the one trial ${trial.id} needs (key ${key})`,
-    );
-  const files = (await readdir(fullDir, { withFileTypes: true })).filter(
-    (entry) => entry.isFile() && !entry.name.startsWith('.tmp-') && entry.name !== METRICS_FILE,
-  );
-  for (const file of files) await copyAtomic(path.join(fullDir, file.name), path.join(target, file.name));
-  await copyAtomic(path.join(fullDir, METRICS_FILE), path.join(target, METRICS_FILE));
-}
-
-// ---------------------------------------------------------------------------------------
 // The sweep
 
 function describeRow(row: TrialRow): string {
@@ -402,16 +239,68 @@ function seconds(since: number): string {
   return `${((performance.now() - since) / 1000).toFixed(1)} s`;
 }
 
-/**
- * Runs the config's sweep: shared preparation, then every unfinished trial in worker
- * processes; writes sweep.json, results and summary. A failed trial is recorded in its
- * error.txt and named in `failed`; the others go on.
- */
-export async function runSweep(config: RunConfig, options: SweepOptions): Promise<SweepResult> {
-  return withFolderLock(config.output.dir!, 'sweep', () => sweepInFolder(config, options));
+/** Trials run one by one in worker processes on this machine, `workers` at a time. */
+export function localRunner(context: RunnerContext): Promise<TrialRunner> {
+  const { prepared, memoryMb, embeddingThreads, slots } = context;
+  return Promise.resolve({
+    where: `with ${context.workers} worker process(es)`,
+    run: (trial, started) =>
+      slots.run(async () => {
+        started();
+        await runJob(
+          { kind: 'trial', config: trial.config, backend: prepared.backend },
+          path.join(trial.config.output.dir!, TRIAL_LOG_FILE),
+          memoryMb,
+          embeddingThreads,
+        );
+      }),
+  });
 }
 
-async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<SweepResult> {
+/**
+ * Runs the config's sweep: shared preparation, then every unfinished trial (of the share,
+ * when given) by the runner; writes sweep.json, and results and summary unless a share. A
+ * failed trial is recorded in its error.txt and named in `failed`; the others go on.
+ */
+export async function runSweep(config: RunConfig, options: SweepOptions): Promise<SweepResult> {
+  const dir = config.output.dir!;
+  if (options.share) return sweepInFolder(config, options, false);
+  return withFolderLock(dir, 'sweep', () => sweepInFolder(config, options, true));
+}
+
+/** Vocabularies and the latency model, once, alone (a calibration times this machine). */
+async function prepareSweep(
+  config: RunConfig,
+  trials: readonly SweepTrial[],
+  options: SweepOptions,
+  settings: { memoryMb: number; embeddingThreads: number | undefined },
+): Promise<Prepared> {
+  const dir = config.output.dir!;
+  const { sweep: _sweep, ...base } = config;
+  const selections = trials.map((trial) => ({ id: trial.id, selection: trial.config.selection }));
+  const reply = await runJob(
+    { kind: 'prepare', config: base, dir, backend: options.backend, trials: selections },
+    path.join(dir, 'prepare.log'),
+    settings.memoryMb,
+    settings.embeddingThreads,
+  ).catch((error: unknown) => {
+    throw failure(error, `sweep preparation (see ${path.join(dir, 'prepare.log')})`);
+  });
+  assertAffordable(trials, reply, options.configFile);
+  const prepared: Prepared = {
+    latency: reply.latency!,
+    fingerprint: reply.fingerprint!,
+    backend: reply.backend,
+  };
+  await writePrepared(dir, prepared);
+  return prepared;
+}
+
+async function sweepInFolder(
+  config: RunConfig,
+  options: SweepOptions,
+  exclusive: boolean,
+): Promise<SweepResult> {
   const started = performance.now();
   const log = options.log ?? (() => undefined);
   const workers = options.workers ?? os.availableParallelism();
@@ -420,6 +309,7 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
   // Trial processes side by side already use the cores: each keeps its embedding engine in one thread.
   const embeddingThreads = workers > 1 ? 1 : undefined;
   const memoryMb = options.workerMemoryMb ?? DEFAULT_WORKER_MEMORY_MB;
+  const settings = { memoryMb, embeddingThreads };
   const trials = sweepTrials(config, options.configFile);
   const dir = config.output.dir!;
   await mkdir(path.join(dir, TRIALS_DIR), { recursive: true });
@@ -428,83 +318,71 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
     `${JSON.stringify(sweepDefinition(config, options.configFile, trials), null, 2)}\n`,
   );
 
-  // Vocabularies and the latency model, once, alone (a calibration times this machine).
-  const { sweep: _sweep, ...base } = config;
   const prepareStarted = performance.now();
   log(`sweep: ${trials.length} trials in ${dir}; preparing the vocabularies and the latency model`);
-  const selections = trials.map((trial) => ({ id: trial.id, selection: trial.config.selection }));
-  const prepared = await runJob(
-    { kind: 'prepare', config: base, dir, backend: options.backend, trials: selections },
-    path.join(dir, 'prepare.log'),
-    memoryMb,
-    embeddingThreads,
-  ).catch((error: unknown) => {
-    throw failure(error, `sweep preparation (see ${path.join(dir, 'prepare.log')})`);
-  });
-  assertAffordable(trials, prepared, options.configFile);
-  const backend = prepared.backend;
-  const expected: Expected = { latency: prepared.latency!, fingerprint: prepared.fingerprint! };
+  // Shards share the folder: one prepares at a time, the others then find it prepared.
+  const prepared = exclusive
+    ? await prepareSweep(config, trials, options, settings)
+    : await withFolderLockWhenFree(
+        dir,
+        'sweep (preparing)',
+        () => prepareSweep(config, trials, options, settings),
+        {
+          onWait: (holder) => log(`sweep: waiting: ${holder}`),
+        },
+      );
+  const { backend } = prepared;
   log(`sweep: prepared in ${seconds(prepareStarted)} (backend ${backend})`);
 
   const finished = new Map<string, Manifest>();
   for (const trial of trials) {
-    const manifest = await finishedManifest(trial, expected);
+    const manifest = await finishedManifest(trial, prepared);
     if (manifest) finished.set(trial.id, manifest);
   }
-  const pending = trials.filter((trial) => !finished.has(trial.id));
-  log(
-    `sweep: ${finished.size} of ${trials.length} trials finished before; running ${pending.length} ` +
-      `with ${Math.min(workers, Math.max(1, pending.length))} worker(s)`,
-  );
+  const mine = options.share ? options.share(trials) : trials;
+  const pending = mine.filter((trial) => !finished.has(trial.id));
+  const before = mine.length - pending.length;
+  const slots = new Slots(workers);
+  const runner = await (options.runner ?? localRunner)({
+    dir,
+    configFile: options.configFile,
+    trials,
+    pending,
+    prepared,
+    memoryMb,
+    embeddingThreads,
+    slots,
+    workers,
+    log,
+  });
+  log(`sweep: ${before} of ${mine.length} trials finished before; running ${pending.length} ${runner.where}`);
 
   const rows = new Map<string, TrialRow>();
-  for (const trial of trials) {
+  for (const trial of mine) {
     const manifest = finished.get(trial.id);
     if (manifest) rows.set(trial.id, await trialRow(trial, manifest));
   }
   const methods = config.sweep!.methods;
   const ordered = () => [...rows.values()].sort((a, b) => compareText(a.trial, b.trial));
-  // The results so far, rewritten after every trial (one write at a time, in order).
+  // The results so far, rewritten after every trial (one write at a time, in order); a
+  // shard leaves them to --collect.
   let writing = Promise.resolve();
   const refresh = (): Promise<void> =>
     (writing = writing
       .catch(() => undefined)
       .then(() => {
+        if (options.share) return;
         const table = ordered();
         return writeResults(dir, table, summarizeSweep(table, methods, metricName(config)));
       }));
 
-  const slots = new Slots(workers);
   const failed: FailedTrial[] = [];
   let done = 0;
   // The full model of each seed that has trials left, trained once (in a worker slot).
-  const fullModels = new Map<number, Promise<string>>();
+  const fullModels = new Map<number, Promise<void>>();
   for (const trial of pending) {
     if (fullModels.has(trial.seed)) continue;
-    const fullDir = path.join(dir, FULL_DIR, `seed-${trial.seed}`);
-    const fullConfig = { ...trial.config, output: { dir: fullDir } };
-    fullModels.set(
-      trial.seed,
-      (async () => {
-        if (await hasFullModel(fullDir, configKey(trial.config), backend)) return fullDir;
-        return slots.run(async () => {
-          const since = performance.now();
-          log(`sweep: training the full model of seed ${trial.seed}`);
-          await mkdir(fullDir, { recursive: true });
-          const reply = await runJob(
-            { kind: 'full', config: fullConfig, dir: fullDir, cacheDir: dir, backend },
-            path.join(dir, FULL_DIR, `seed-${trial.seed}.log`),
-            memoryMb,
-            embeddingThreads,
-          );
-          const metric = reply.test ? metricValue(reply.test, config).toFixed(4) : '?';
-          log(
-            `sweep: full model of seed ${trial.seed} in ${seconds(since)}: test ${metricName(config)} ${metric}`,
-          );
-          return fullDir;
-        });
-      })(),
-    );
+    fullModels.set(trial.seed, trainFullModel(trial, config, { dir, backend, slots, settings, log }));
   }
   // Unhandled until a trial awaits it: mark as handled, the trials report the failure.
   for (const promise of fullModels.values()) promise.catch(() => undefined);
@@ -513,33 +391,15 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
     const runDir = trial.config.output.dir!;
     let since = performance.now();
     try {
-      const fullDir = await fullModels.get(trial.seed)!.catch((error: unknown) => {
+      await fullModels.get(trial.seed)!.catch((error: unknown) => {
         throw failure(error, `the full model of seed ${trial.seed}`);
       });
-      await slots.run(async () => {
+      await seedTrialFolder(trial, dir, prepared);
+      await runner.run(trial, (where) => {
         since = performance.now();
-        await mkdir(runDir, { recursive: true });
-        await rm(path.join(runDir, TRIAL_ERROR_FILE), { force: true });
-        await rm(path.join(runDir, MANIFEST_FILE), { force: true });
-        await seedTrialFolder(trial, dir, fullDir, expected.latency, backend);
-        log(`sweep: started ${trial.id}`);
-        await runJob(
-          { kind: 'trial', config: trial.config, backend },
-          path.join(runDir, TRIAL_LOG_FILE),
-          memoryMb,
-          embeddingThreads,
-        );
+        log(`sweep: started ${trial.id}${where ? ` on ${where}` : ''}`);
       });
-      const manifest = await finishedManifest(trial, expected);
-      if (!manifest) {
-        const file = path.join(runDir, MANIFEST_FILE);
-        const why = await readManifest(file).then(
-          () => 'it was made from another config or data',
-          (error: unknown) => errorMessage(error),
-        );
-        throw new Error(`the trial ended without a valid manifest ${file}: ${why}`);
-      }
-      const row = await trialRow(trial, manifest);
+      const row = await trialRow(trial, await resultManifest(trial, prepared));
       rows.set(trial.id, row);
       done += 1;
       log(
@@ -556,28 +416,84 @@ async function sweepInFolder(config: RunConfig, options: SweepOptions): Promise<
       );
       return;
     }
-    await refresh().catch((error: unknown) => log(`sweep: cannot write the results: ${errorMessage(error)}`));
+    await refresh().catch((error: unknown) => log(`sweep: cannot write the results: ${errorText(error)}`));
   };
-  await Promise.all(pending.map(runTrial));
+  try {
+    await Promise.all(pending.map(runTrial));
+  } finally {
+    await runner.close?.();
+  }
   await refresh();
 
   const table = ordered();
   const failedSorted = failed.sort((a, b) => compareText(a.id, b.id));
   const total = (performance.now() - started) / 1000;
+  const where = options.share
+    ? 'run `lemopt sweep CONFIG --collect` for the results'
+    : `results in ${path.join(dir, RESULTS_CSV)}`;
   log(
     `sweep: ${pending.length} trial(s) run in ${total.toFixed(1)} s: ${pending.length - failed.length} finished, ` +
-      `${failed.length} failed; ${finished.size} finished before; results in ${path.join(dir, RESULTS_CSV)}`,
+      `${failed.length} failed; ${before} finished before; ${where}`,
   );
   return {
     dir,
-    trials,
+    trials: mine,
     rows: table,
     summary: summarizeSweep(table, methods, metricName(config)),
     failed: failedSorted,
     ran: pending.length,
-    skipped: finished.size,
+    skipped: before,
     seconds: total,
   };
+}
+
+/**
+ * Trains the full model of `trial`'s seed into full/seed-<s>/ unless it is there, holding
+ * that folder's lock (shards of one sweep wait for each other's) and a worker slot.
+ */
+async function trainFullModel(
+  trial: SweepTrial,
+  config: RunConfig,
+  context: {
+    dir: string;
+    backend: string;
+    slots: Slots;
+    settings: { memoryMb: number; embeddingThreads: number | undefined };
+    log: (line: string) => void;
+  },
+): Promise<void> {
+  const { dir, backend, slots, settings, log } = context;
+  const fullDir = fullModelDir(dir, trial.seed);
+  const key = configKey(trial.config);
+  if (await hasFullModel(fullDir, key, backend)) return;
+  await slots.run(() =>
+    withFolderLockWhenFree(
+      fullDir,
+      'sweep (full model)',
+      async () => {
+        if (await hasFullModel(fullDir, key, backend)) return;
+        const since = performance.now();
+        log(`sweep: training the full model of seed ${trial.seed}`);
+        const reply = await runJob(
+          {
+            kind: 'full',
+            config: { ...trial.config, output: { dir: fullDir } },
+            dir: fullDir,
+            cacheDir: dir,
+            backend,
+          },
+          `${fullDir}.log`,
+          settings.memoryMb,
+          settings.embeddingThreads,
+        );
+        const metric = reply.test ? metricValue(reply.test, config).toFixed(4) : '?';
+        log(
+          `sweep: full model of seed ${trial.seed} in ${seconds(since)}: test ${metricName(config)} ${metric}`,
+        );
+      },
+      { onWait: (holder) => log(`sweep: waiting for the full model of seed ${trial.seed}: ${holder}`) },
+    ),
+  );
 }
 
 /**
@@ -604,19 +520,4 @@ function assertAffordable(trials: readonly SweepTrial[], prepared: DoneReply, fi
     `${file}: sweep: ${unaffordable.length} of ${trials.length} trials have budgets nothing fits, ` +
       `so none ran; remove them from the grid: ${listed.join('; ')}`,
   );
-}
-
-/** An error's message, with its stack when it is a bug rather than an error in the input. */
-function errorText(error: unknown): string {
-  if (error instanceof JobError) return error.detail ?? error.message;
-  if (error instanceof LemoptError) return error.message;
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
-}
-
-/** A job's failure as an error naming what failed; input errors stay LemoptErrors. */
-function failure(error: unknown, what: string): Error {
-  const message = `${what} failed: ${errorMessage(error)}`;
-  if (error instanceof LemoptError || (error instanceof JobError && error.userError))
-    return new LemoptError(message);
-  return new JobError(message, false);
 }
