@@ -174,12 +174,12 @@ export class CategoryCounter {
    */
   *parts(): Generator<[CategoryKey, number][]> {
     if (!this.writer) {
-      yield* inParts(this.entriesInMemory());
+      yield* this.partsInMemory();
       return;
     }
     this.spill();
     this.writer.close();
-    yield* inParts(this.entriesInMemory());
+    yield* this.partsInMemory();
     if (this.depth >= MAX_SPILL_DEPTH) {
       throw new LemoptError(
         `data.vocabulary_memory (${this.memory!.limitBytes} bytes) is too small to count the values of a spill partition; raise it`,
@@ -194,10 +194,26 @@ export class CategoryCounter {
     }
   }
 
-  /** The dense table's keys and the map's (empty after a spill). */
-  private *entriesInMemory(): Generator<[CategoryKey, number]> {
-    for (let key = 0; key < this.dense.length; key++) if (this.dense[key] > 0) yield [key, this.dense[key]];
-    for (const [key, slot] of this.slots) yield [key, this.slotCounts[slot]];
+  /** The dense table's keys and the map's (empty after a spill), in parts. */
+  private *partsInMemory(): Generator<[CategoryKey, number][]> {
+    let part: [CategoryKey, number][] = [];
+    const dense = this.dense;
+    for (let key = 0; key < dense.length; key++) {
+      if (dense[key] === 0) continue;
+      part.push([key, dense[key]]);
+      if (part.length === PART_ENTRIES) {
+        yield part;
+        part = [];
+      }
+    }
+    for (const [key, slot] of this.slots) {
+      part.push([key, this.slotCounts[slot]]);
+      if (part.length === PART_ENTRIES) {
+        yield part;
+        part = [];
+      }
+    }
+    yield part;
   }
 
   /** Leaves the shared memory (its map is dropped). */
@@ -208,16 +224,4 @@ export class CategoryCounter {
     this.slots = new Map();
     this.slotCounts = [];
   }
-}
-
-function* inParts<T>(items: Iterable<T>): Generator<T[]> {
-  let part: T[] = [];
-  for (const item of items) {
-    part.push(item);
-    if (part.length === PART_ENTRIES) {
-      yield part;
-      part = [];
-    }
-  }
-  yield part;
 }

@@ -162,8 +162,8 @@ export class VocabularyBuilder {
     return {
       kind: 'categorical',
       feature: feature.name,
-      values: entries.map(([key]) => key),
-      counts: entries.map(([, count]) => count),
+      values: entries.map((entry) => entry[0]),
+      counts: entries.map((entry) => entry[1]),
       oovSlots,
       distinctSeen: distinct,
       droppedValues: distinct - entries.length,
@@ -178,11 +178,14 @@ function count(counts: CategoryCounter, key: CategoryKey | undefined): void {
 /**
  * The values a vocabulary keeps, from counts that arrive in parts: those seen min_count
  * times or more, most frequent first (ties by value), at most max_size of them. Holds at
- * most twice max_size between parts; the order is total (keys are distinct), so the result
- * does not depend on how the counts were parted.
+ * most twice max_size between parts, and once it has cut to max_size drops at once what
+ * ranks below the last value kept then. The order is total (keys are distinct), so the
+ * result does not depend on how the counts were parted.
  */
 class TopValues {
   private entries: [CategoryKey, number][] = [];
+  /** The max_size-th entry at the last cut: nothing ranked below it can be kept. */
+  private cut: [CategoryKey, number] | undefined;
 
   constructor(
     private readonly minCount: number,
@@ -190,8 +193,14 @@ class TopValues {
   ) {}
 
   add(part: readonly [CategoryKey, number][]): void {
-    for (const entry of part) if (entry[1] >= this.minCount) this.entries.push(entry);
-    if (this.maxSize !== undefined && this.entries.length > 2 * this.maxSize) this.entries = this.sorted();
+    const cut = this.cut;
+    for (const entry of part) {
+      if (entry[1] >= this.minCount && !(cut && byCountThenKey(entry, cut) > 0)) this.entries.push(entry);
+    }
+    if (this.maxSize !== undefined && this.entries.length > 2 * this.maxSize) {
+      this.entries = this.sorted();
+      this.cut = this.entries[this.maxSize - 1];
+    }
   }
 
   sorted(): [CategoryKey, number][] {
@@ -200,11 +209,8 @@ class TopValues {
   }
 }
 
-function byCountThenKey(
-  [keyA, countA]: [CategoryKey, number],
-  [keyB, countB]: [CategoryKey, number],
-): number {
-  return countB - countA || compareKeys(keyA, keyB);
+function byCountThenKey(a: [CategoryKey, number], b: [CategoryKey, number]): number {
+  return b[1] - a[1] || compareKeys(a[0], b[0]);
 }
 
 function compareKeys(a: CategoryKey, b: CategoryKey): number {
