@@ -153,7 +153,7 @@ describe('validateManifest', () => {
     });
     expect(problemsOf(invalid)).toBe(
       [
-        'runs/x/manifest.json: /stopped/reason: must be one of budget_full, all_selected, max_candidates, got "tired"',
+        'runs/x/manifest.json: /stopped/reason: must be one of budget_full, all_selected, max_candidates, value, got "tired"',
         'runs/x/manifest.json: /did_not_fit/0/blocked_by: must be one of memory, latency, memory_and_latency, other_tower, got "luck"',
         'runs/x/manifest.json: /did_not_fit/0/fits_as_int8/dim: must be >= 1, got 0',
       ].join('\n'),

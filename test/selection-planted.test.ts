@@ -14,7 +14,7 @@ import { selectBackend } from '../src/model/backend.js';
 import { resolveBudgets } from '../src/selection/budgets.js';
 import { CostModel } from '../src/selection/cost-model.js';
 import { selectCandidates, type SelectionOutcome } from '../src/selection/select.js';
-import { dataSection } from './support/synthetic-config.js';
+import { dataSection, PLANTED_ATTRIBUTES as ATTRIBUTES } from './support/synthetic-config.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 
 interface ColumnTruth {
@@ -25,21 +25,6 @@ interface ColumnTruth {
 
 let tmp: TempDir;
 let truth: Record<string, ColumnTruth>;
-
-/**
- * Signal, copies and noise. Left out: noise with hundreds of values per user or item
- * (u_referrer, i_supplier) and the high-cardinality signals (u_postcode, u_city): each
- * is a partial user or item id, and together they identify users, so on the training
- * loss they are informative (memorisation), not noise.
- */
-const ATTRIBUTES = `
-  - name: [u_region, u_market, u_age_band, u_occupation, u_device, u_signup_cohort, u_browser]
-    tower: user
-  - { name: u_engagement, tower: user, type: numeric, buckets: 10 }
-  - name: [i_category, i_department, i_brand, i_price_band, i_color]
-    tower: item
-  - { name: i_tags, tower: item, type: multi_categorical, pooling: mean }
-  - { name: i_weight, tower: item, type: numeric, buckets: 10 }`;
 
 function config(features: string, selection: string): RunConfig {
   const yaml = `

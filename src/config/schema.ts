@@ -284,10 +284,10 @@ const selectionSchema = z.strictObject({
   mask_scale: z.boolean().default(false),
   /**
    * sequential_attention: stop when what is left is worth no more than noise. 'decoys'
-   * trains a decoy beside every candidate (its group's values permuted across the rows of
-   * each batch; never picked or exported) and ends selection at the first round whose best
-   * affordable candidate weighs less than the best decoy. 'budget': stop only when nothing
-   * fits (or at max_candidates).
+   * trains a decoy beside every candidate (its group's values given to other users or
+   * items; never picked or exported) and ends selection at the first round where no
+   * affordable candidate weighs more than every decoy of a group no larger than its own.
+   * 'budget': stop only when nothing fits (or at max_candidates).
    */
   stop: z.enum(['decoys', 'budget']).default('budget'),
   /**

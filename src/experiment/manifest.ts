@@ -76,9 +76,10 @@ export interface BudgetValues {
 export interface SelectionStop {
   /**
    * budget_full: no unselected candidate fits what is left of the budgets; all_selected:
-   * every candidate is kept; max_candidates: selection.max_candidates picks were made.
+   * every candidate is kept; max_candidates: selection.max_candidates picks were made;
+   * value: no affordable candidate weighed more than the best decoy (selection.stop: decoys).
    */
-  readonly reason: 'budget_full' | 'all_selected' | 'max_candidates';
+  readonly reason: 'budget_full' | 'all_selected' | 'max_candidates' | 'value';
   /** Each budget minus the selected model's predicted cost. */
   readonly unused_budget: BudgetValues;
 }
@@ -88,6 +89,7 @@ export const STOP_REASONS: Readonly<Record<SelectionStop['reason'], string>> = {
   budget_full: 'nothing left fits the budgets',
   all_selected: 'every candidate is kept',
   max_candidates: 'selection.max_candidates reached',
+  value: 'what is left weighs no more than a decoy (worth no more than noise)',
 };
 
 /** A form of a group that would have fit where its candidate did not. */

@@ -351,6 +351,12 @@ function traceLine(round: SelectionRound, candidates: readonly Candidate[]) {
       marginal: pick.marginal,
       cumulative: pick.cumulative,
     })),
+    ...(round.valueFloors && {
+      value_floors: Object.fromEntries(
+        candidates.map((candidate, i) => [candidate.name, round.valueFloors![i]]),
+      ),
+    }),
+    ...(round.valueStop && { value_stop: true }),
   };
 }
 

@@ -7,7 +7,8 @@
  * - mode 'ones' (full model, warm-up): every gate is 1 and the logits are not used.
  * - mode 'attention': a selected candidate's gate is 1; an unselected one's is the
  *   softmax of its logit over the unselected logits (times their number with
- *   `maskScale`), so the unselected gates sum to 1 (or to |U|).
+ *   `maskScale`), so the unselected gates sum to 1 (or to |U|). An excluded candidate
+ *   (one the budgets can no longer hold) has gate 0 and leaves the softmax.
  *
  * A gate scales its candidate's input columns; the engines apply it to the rows of the
  * first layer's kernel instead of to the [B, D] input ((x ⊙ g) W = x (diag(g) W), the
@@ -31,6 +32,7 @@ export class Gates {
   readonly numCandidates: number;
   private modeValue: GateMode = 'ones';
   private selectedMask: Uint8Array;
+  private excludedMask: Uint8Array;
   private readonly maskScale: boolean;
   private readonly seed: number;
   private resets = 0;
@@ -48,6 +50,7 @@ export class Gates {
     this.seed = options.seed;
     this.maskScale = options.maskScale;
     this.selectedMask = new Uint8Array(numCandidates);
+    this.excludedMask = new Uint8Array(numCandidates);
   }
 
   get mode(): GateMode {
@@ -74,6 +77,24 @@ export class Gates {
     this.selectedMask = next;
   }
 
+  /** A copy of the 0/1 exclusion mask. */
+  get excluded(): Uint8Array {
+    return this.excludedMask.slice();
+  }
+
+  /** Excluded candidates: gate 0 in mode 'attention', outside the softmax (a 0/1 mask of length C). */
+  set excluded(mask: ArrayLike<number | boolean>) {
+    if (mask.length !== this.numCandidates) {
+      throw new Error(`exclusion mask has ${mask.length} entries, expected ${this.numCandidates}`);
+    }
+    this.excludedMask = Uint8Array.from({ length: this.numCandidates }, (_, c) => (mask[c] ? 1 : 0));
+  }
+
+  /** In the softmax: neither selected nor excluded. */
+  private open(c: number): boolean {
+    return !this.selectedMask[c] && !this.excludedMask[c];
+  }
+
   /** Gate value per candidate (all ones in mode 'ones'). */
   values(): Float32Array {
     const gates = new Float32Array(this.numCandidates).fill(1);
@@ -93,11 +114,10 @@ export class Gates {
     const soft = this.softmax();
     const factor = this.maskScale ? this.unselectedCount() : 1;
     let weighted = 0;
-    for (let c = 0; c < this.numCandidates; c++)
-      if (!this.selectedMask[c]) weighted += soft[c] * gateGradient[c];
+    for (let c = 0; c < this.numCandidates; c++) if (this.open(c)) weighted += soft[c] * gateGradient[c];
     const gradient = new Float32Array(this.numCandidates);
     for (let c = 0; c < this.numCandidates; c++) {
-      if (!this.selectedMask[c]) gradient[c] = factor * soft[c] * (gateGradient[c] - weighted);
+      if (this.open(c)) gradient[c] = factor * soft[c] * (gateGradient[c] - weighted);
     }
     return gradient;
   }
@@ -108,15 +128,14 @@ export class Gates {
     this.logits.set(initialLogits(this.numCandidates, this.seed, this.resets));
   }
 
-  /** Softmax of the logits over the unselected candidates (0 for selected ones), in float64. */
+  /** Softmax of the logits over the open candidates (0 for selected and excluded ones), in float64. */
   private softmax(): Float64Array {
     const soft = new Float64Array(this.numCandidates);
     let max = -Infinity;
-    for (let c = 0; c < this.numCandidates; c++)
-      if (!this.selectedMask[c]) max = Math.max(max, this.logits[c]);
+    for (let c = 0; c < this.numCandidates; c++) if (this.open(c)) max = Math.max(max, this.logits[c]);
     let sum = 0;
     for (let c = 0; c < this.numCandidates; c++) {
-      if (this.selectedMask[c]) continue;
+      if (!this.open(c)) continue;
       soft[c] = Math.exp(this.logits[c] - max);
       sum += soft[c];
     }
@@ -126,7 +145,7 @@ export class Gates {
 
   private unselectedCount(): number {
     let count = 0;
-    for (const s of this.selectedMask) count += s ? 0 : 1;
+    for (let c = 0; c < this.numCandidates; c++) count += this.open(c) ? 1 : 0;
     return count;
   }
 }

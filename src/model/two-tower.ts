@@ -232,6 +232,15 @@ export class TwoTowerModel {
     this.gates.selected = mask;
   }
 
+  /** Candidates with gate 0 in mode 'attention', outside the softmax (a copy of the mask). */
+  get excluded(): Uint8Array {
+    return this.gates.excluded;
+  }
+
+  set excluded(mask: ArrayLike<number | boolean>) {
+    this.gates.excluded = mask;
+  }
+
   /** Gate value per candidate, as the next step would use it. */
   gateValues(): Float32Array {
     this.check();

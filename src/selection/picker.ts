@@ -32,8 +32,12 @@ export interface PickedCandidate {
   readonly cumulative: SelectionCost;
 }
 
-/** Why a selection ended: no unselected candidate fits what is left of the budgets, every candidate is in, or max_candidates. */
-export type StopReason = 'budget_full' | 'all_selected' | 'max_candidates';
+/**
+ * Why a selection ended: no unselected candidate fits what is left of the budgets, every
+ * candidate is in, max_candidates, or (value) no affordable candidate scored above the
+ * value floor (Sequential Attention's best decoy).
+ */
+export type StopReason = 'budget_full' | 'all_selected' | 'max_candidates' | 'value';
 
 /** A candidate scored above a pick that did not fit when the pick was made. */
 export interface PassedOver {
@@ -59,6 +63,7 @@ export class Picker {
   private readonly chosen: number[] = [];
   private readonly isChosen: Uint8Array;
   private blocks: Int32Array;
+  private valueStopped = false;
   private readonly fullCost: SelectionCost;
   /** Towers that have candidates, each of which the selection must keep one of. */
   readonly towers: readonly Tower[];
@@ -140,13 +145,24 @@ export class Picker {
   }
 
   done(): boolean {
-    return this.affordable().length === 0;
+    return this.valueStopped || this.affordable().length === 0;
+  }
+
+  /** Whether the selection ended on value: no affordable candidate scored above the floor. */
+  get stoppedOnValue(): boolean {
+    return this.valueStopped;
+  }
+
+  /** Ends the selection on value (a resumed selection whose last round did). */
+  stopOnValue(): void {
+    this.valueStopped = true;
   }
 
   /** Why the selection ended (or would, were it to end now). */
   stopReason(): StopReason {
     if (this.chosen.length === this.candidates.length) return 'all_selected';
     if (this.chosen.length >= this.maxPicks) return 'max_candidates';
+    if (this.valueStopped) return 'value';
     return 'budget_full';
   }
 
@@ -158,14 +174,21 @@ export class Picker {
     return this.pickExplained(scores, count).picks;
   }
 
-  /** `pick`, also returning the candidates scored above a pick that did not fit then. */
-  pickExplained(scores: ArrayLike<number>, count = 1): PickResult {
+  /**
+   * `pick`, also returning the candidates scored above a pick that did not fit then. With
+   * `floors` (one per candidate), only candidates scoring above their floor are picked:
+   * when candidates fit but none does, the selection ends on value (`done()`, stop reason
+   * 'value').
+   */
+  pickExplained(scores: ArrayLike<number>, count = 1, floors?: ArrayLike<number>): PickResult {
     const picks: PickedCandidate[] = [];
     const passedOver: PassedOver[] = [];
     const recorded = new Set<number>();
     while (picks.length < count) {
       const affordable = this.affordable();
-      const best = this.best(affordable, scores);
+      const worth = floors ? affordable.filter((index) => scores[index] > floors[index]) : affordable;
+      if (worth.length === 0 && affordable.length > 0) this.valueStopped = true;
+      const best = this.best(worth, scores);
       if (best < 0) break;
       const fitting = new Set(affordable);
       for (const { index } of this.candidates) {

@@ -239,25 +239,38 @@ function trainingSteps(config: RunConfig, dataset: PreparedDataset, epochs = con
   return epochs * Math.max(1, Math.ceil(trainRows / config.train.batch_size));
 }
 
-/** How many batches the selection trains: warm-up, then equal rounds. */
+/**
+ * How many batches the selection trains: `selection.epochs` passes over the train split,
+ * a warm-up, then equal rounds sharing the rest, for `picks` picks at most. When rounds of
+ * select_per_round picks would train fewer than min_steps_per_round batches each, rounds
+ * pick more candidates each instead, so the run keeps its length whatever the number of
+ * candidates (it only exceeds it when one round of min_steps_per_round does).
+ */
 export function selectionPlan(
   config: RunConfig,
-  dataset: PreparedDataset,
-  rounds: number,
-): SequentialAttentionPlan & { totalSteps: number } {
+  dataset: Pick<PreparedDataset, 'stats'>,
+  picks: number,
+): SequentialAttentionPlan & { totalSteps: number; rounds: number } {
   const { selection, train, data } = config;
   const trainRows = Math.max(1, Math.round(dataset.stats.rows * data.split.train));
   const batchesPerEpoch = Math.max(1, Math.ceil(trainRows / train.batch_size));
   const budgetSteps = (selection.epochs ?? train.epochs) * batchesPerEpoch;
   const warmupSteps = Math.round(selection.warmup_fraction * budgetSteps);
-  const stepsPerRound = Math.max(
-    selection.min_steps_per_round,
-    Math.floor((budgetSteps - warmupSteps) / Math.max(1, rounds)),
+  const roundSteps = Math.max(0, budgetSteps - warmupSteps);
+  const wanted = Math.max(1, Math.ceil(picks / selection.select_per_round));
+  const affordableRounds = Math.max(1, Math.floor(roundSteps / selection.min_steps_per_round));
+  const selectPerRound = Math.max(
+    selection.select_per_round,
+    Math.ceil(picks / Math.min(wanted, affordableRounds)),
   );
+  const rounds = Math.max(1, Math.ceil(picks / selectPerRound));
+  const stepsPerRound = Math.max(selection.min_steps_per_round, Math.floor(roundSteps / rounds));
   return {
     warmupSteps,
     stepsPerRound,
-    selectPerRound: selection.select_per_round,
+    rounds,
+    selectPerRound,
+    excludeUnaffordable: selection.unaffordable === 'exclude',
     totalSteps: warmupSteps + stepsPerRound * rounds,
   };
 }
@@ -272,15 +285,17 @@ async function attentionSelection(
 ): Promise<SelectionOutcome> {
   picker.assertSomethingFits();
   const oneShot = config.selection.method === 'one_shot_attention';
-  const rounds = oneShot ? 1 : Math.ceil(picker.maxSelectable() / config.selection.select_per_round);
-  const plan = selectionPlan(config, dataset, rounds);
+  const plan = selectionPlan(config, dataset, oneShot ? 1 : picker.maxSelectable());
   hooks.onPlan?.(
     plan.totalSteps,
     oneShot
       ? `${plan.warmupSteps} warm-up batches, then ${plan.stepsPerRound} with attention`
-      : `${plan.warmupSteps} warm-up batches, then rounds of ${plan.stepsPerRound}`,
+      : `${plan.warmupSteps} warm-up batches, then rounds of ${plan.stepsPerRound}` +
+          (plan.selectPerRound > 1 ? ` picking ${plan.selectPerRound} each` : ''),
   );
-  const learner = new TwoTowerLearner(config, dataset, picker.candidates, hooks);
+  const learner = new TwoTowerLearner(config, dataset, picker.candidates, hooks, {
+    decoys: !oneShot && config.selection.stop === 'decoys',
+  });
   try {
     if (oneShot) {
       await learner.train(plan.warmupSteps, 'ones');
@@ -317,8 +332,10 @@ async function resumeRounds(
   if (!checkpoint) return [];
   const saved = await readCheckpoint<SelectionProgress>(checkpoint.file);
   if (saved?.progress.key !== checkpoint.key) return [];
-  for (const round of saved.progress.rounds)
+  for (const round of saved.progress.rounds) {
     for (const pick of round.picks) picker.add(pick.candidate, pick.weight);
+    if (round.valueStop) picker.stopOnValue();
+  }
   await learner.resume(saved.state, saved.progress.steps);
   return [...saved.progress.rounds];
 }

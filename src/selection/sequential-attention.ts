@@ -8,6 +8,11 @@
  *
  * Unlike the reference implementation, whose first pick comes before the logits have had
  * any gradient, every pick here is made on logits trained during the round before it.
+ *
+ * With value floors (a learner that trains decoys, decoys.ts), only candidates weighing
+ * more than their floor are picked: a round where none of the affordable ones does ends
+ * the selection on value, after adding the best affordable candidate of each tower the
+ * selection has none of yet.
  */
 import type { PassedOver, PickedCandidate, Picker } from './picker.js';
 
@@ -24,12 +29,18 @@ export interface GatedLearner {
   resetLogits(round: number): void;
   /** Gate values as the next step would use them: softmax weights for unselected candidates. */
   gateValues(): Float32Array;
+  /** Candidates with gate 0, outside the softmax, from the next step on (0/1 per candidate). */
+  setExcluded?(mask: Uint8Array): void;
+  /** Per candidate, the weight it must exceed to be picked, when the learner trains decoys beside the candidates. */
+  valueFloors?(): Float32Array | undefined;
 }
 
 export interface SequentialAttentionPlan {
   readonly warmupSteps: number;
   readonly stepsPerRound: number;
   readonly selectPerRound: number;
+  /** Candidates that no longer fit leave the softmax (gate 0) from the round they stop fitting. */
+  readonly excludeUnaffordable?: boolean;
 }
 
 export interface SelectionRound {
@@ -40,6 +51,10 @@ export interface SelectionRound {
   readonly picks: readonly PickedCandidate[];
   /** Candidates weighted above a pick that did not fit (absent in rounds saved before it was recorded). */
   readonly passedOver?: readonly PassedOver[];
+  /** Per candidate, the weight it had to exceed to be picked (with decoys only). */
+  readonly valueFloors?: readonly number[];
+  /** The round ended the selection on value: no affordable candidate weighed more than the best decoy. */
+  readonly valueStop?: boolean;
 }
 
 export interface SequentialAttentionOptions {
@@ -66,14 +81,32 @@ export async function sequentialAttention(
   while (!picker.done()) {
     round += 1;
     learner.setSelected(picker.mask);
+    if (plan.excludeUnaffordable) learner.setExcluded?.(unaffordable(picker));
     learner.resetLogits(round);
     await learner.train(plan.stepsPerRound, 'attention');
     const weights = Array.from(learner.gateValues());
-    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound);
-    const record = { round, weights, picks, passedOver };
+    const floors = learner.valueFloors?.();
+    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, floors);
+    const valueStop = picker.stoppedOnValue;
+    if (valueStop) picks.push(...picker.coverTowers(weights));
+    const record: SelectionRound = {
+      round,
+      weights,
+      picks,
+      passedOver,
+      ...(floors && { valueFloors: Array.from(floors) }),
+      ...(valueStop && { valueStop }),
+    };
     rounds.push(record);
     await options.onRound?.(record);
     if (picks.length === 0) break;
   }
   return rounds;
+}
+
+/** 1 for each unselected candidate that no longer fits. */
+function unaffordable(picker: Picker): Uint8Array {
+  const mask = picker.mask.map((selected) => 1 - selected);
+  for (const index of picker.affordable()) mask[index] = 0;
+  return mask;
 }

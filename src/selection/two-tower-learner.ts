@@ -13,11 +13,17 @@ import type { TrainingState } from '../model/checkpoint.js';
 import { objectiveParts, restore, trainingState, trainStep, type ObjectiveParts } from '../model/trainer.js';
 import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
 import { columnCandidates, type Candidate } from './candidates.js';
+import { DecoyMaker, decoyLayout, valueFloors } from './decoys.js';
 import type { GatedLearner, GateMode } from './sequential-attention.js';
 
 export interface LearnerHooks {
   /** After each batch: batches trained so far and the batch's loss. */
   readonly onStep?: (steps: number, loss: number) => void;
+}
+
+export interface LearnerOptions {
+  /** Train a decoy beside every candidate (decoys.ts): gates past `numCandidates`, read with decoyGateValues. */
+  readonly decoys?: boolean;
 }
 
 export class TwoTowerLearner implements GatedLearner {
@@ -27,24 +33,33 @@ export class TwoTowerLearner implements GatedLearner {
   private readonly objective: ObjectiveParts;
   private readonly stream: AsyncIterator<Batch>;
   private stepsDone = 0;
+  /** Appends decoys to the batches; undefined without decoys. */
+  private readonly decoys: DecoyMaker | undefined;
 
   constructor(
     private readonly config: RunConfig,
     dataset: PreparedDataset,
-    candidates: readonly Candidate[],
+    private readonly candidates: readonly Candidate[],
     private readonly hooks: LearnerHooks = {},
+    options: LearnerOptions = {},
   ) {
-    this.store = embeddingStoreFromConfig(config, dataset.layout, vocabularySizes(dataset.vocabularies));
+    const sizes = vocabularySizes(dataset.vocabularies);
+    const gatedSet = options.decoys
+      ? decoyLayout(dataset.layout, sizes, candidates)
+      : { layout: dataset.layout, vocabularySizes: sizes, candidates };
+    this.decoys = options.decoys ? new DecoyMaker(dataset.layout, config.selection.seed) : undefined;
+    this.store = embeddingStoreFromConfig(config, gatedSet.layout, gatedSet.vocabularySizes);
     const spec = this.store.spec;
     // Every group at its configured (maximum) dim.
-    this.store.setActiveDims(dataset.layout.groups.map((group) => group.dim ?? spec.dim));
+    this.store.setActiveDims(gatedSet.layout.groups.map((group) => group.dim ?? spec.dim));
     this.numCandidates = candidates.length;
-    const gated = (tower: 'user' | 'item') => columnCandidates(spec, this.store.columns(tower), candidates);
+    const gated = (tower: 'user' | 'item') =>
+      columnCandidates(spec, this.store.columns(tower), gatedSet.candidates);
     this.model = new TwoTowerModel({
       ...twoTowerOptions(config.model, config.train, {
         userColumnCandidate: gated('user'),
         itemColumnCandidate: gated('item'),
-        numCandidates: this.numCandidates,
+        numCandidates: gatedSet.candidates.length,
       }),
       maskScale: config.selection.mask_scale,
       gateLearningRate: config.selection.gate_learning_rate,
@@ -63,7 +78,8 @@ export class TwoTowerLearner implements GatedLearner {
     for (let i = 0; i < steps; i++) {
       const next = await this.stream.next();
       if (next.done) throw new Error('the train split has no rows');
-      const loss = trainStep(this.store, this.model, next.value, this.objective, this.config.train);
+      const batch = this.decoys ? this.decoys.augment(next.value, this.stepsDone) : next.value;
+      const loss = trainStep(this.store, this.model, batch, this.objective, this.config.train);
       afterStep?.();
       this.stepsDone += 1;
       this.hooks.onStep?.(this.stepsDone, loss);
@@ -71,11 +87,20 @@ export class TwoTowerLearner implements GatedLearner {
   }
 
   setSelected(mask: Uint8Array): void {
-    this.model.selected = mask;
+    // Decoys are never selected.
+    const all = new Uint8Array(this.model.numCandidates);
+    all.set(mask);
+    this.model.selected = all;
   }
 
   resetLogits(round: number): void {
     this.model.resetGateLogits(round);
+  }
+
+  setExcluded(mask: Uint8Array): void {
+    const all = new Uint8Array(this.model.numCandidates);
+    all.set(mask);
+    this.model.excluded = all;
   }
 
   /** Weights and optimizer state, for a checkpoint. */
@@ -87,12 +112,22 @@ export class TwoTowerLearner implements GatedLearner {
   async resume(state: TrainingState, steps: number): Promise<void> {
     restore(this.store, this.model, state);
     for (; this.stepsDone < steps; this.stepsDone++) {
-      if ((await this.stream.next()).done) throw new Error('the train split has no rows');
+      const next = await this.stream.next();
+      if (next.done) throw new Error('the train split has no rows');
+      this.decoys?.observe(next.value);
     }
   }
 
   gateValues(): Float32Array {
-    return this.model.gateValues();
+    return this.model.gateValues().slice(0, this.numCandidates);
+  }
+
+  /** Per candidate, the weight it must exceed to be worth picking (decoys.ts); undefined without decoys. */
+  valueFloors(): Float32Array | undefined {
+    if (!this.decoys) return undefined;
+    const spec = this.store.spec;
+    const decoyWeights = this.model.gateValues().slice(this.numCandidates);
+    return valueFloors(this.candidates, (candidate) => spec.tables[candidate.table].rows, decoyWeights);
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,210 @@
+/**
+ * The pieces of the value stop and of a bounded selection run, on fixed inputs: decoys
+ * (layout, values, floors), the picker's value floors, gates that leave the softmax, and
+ * the selection plan's length.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Batch } from '../src/data/batch-rows.js';
+import { resolveFeatureLayout } from '../src/data/features.js';
+import { Gates } from '../src/model/gates.js';
+import { enumerateCandidates } from '../src/selection/candidates.js';
+import { CostModel } from '../src/selection/cost-model.js';
+import { DECOY_PREFIX, DecoyMaker, decoyLayout, valueFloors } from '../src/selection/decoys.js';
+import { Picker } from '../src/selection/picker.js';
+import { selectionPlan } from '../src/selection/select.js';
+import { specOf } from './support/embedding-spec.js';
+import { configFrom } from './support/features.js';
+
+const config = configFrom(`
+data: { source: x.csv, label: { column: y } }
+features:
+  - { name: [u_id, u_a], tower: user }
+  - { name: i_b, tower: item }
+`);
+const layout = resolveFeatureLayout(config);
+
+/** A batch of the layout's three features (u_id, u_a, i_b), one id each per row. */
+function batch(uId: number[], uA: number[], iB: number[]): Batch {
+  return {
+    numRows: uId.length,
+    features: [uId, uA, iB].map((ids) => ({ ids: Int32Array.from(ids) })),
+    labels: new Float32Array(uId.length),
+  };
+}
+
+const sorted = (ids: ArrayLike<number>) => Array.from(ids).sort((a, b) => a - b);
+
+describe('decoys', () => {
+  it('doubles the layout and the candidates, each decoy in its real group’s tower', () => {
+    const spec = specOf(
+      [
+        { name: 'u_id', tower: 'user', vocab: [100] },
+        { name: 'i_b', tower: 'item', vocab: [3] },
+      ],
+      8,
+      4,
+    );
+    const candidates = enumerateCandidates(spec, 'block');
+    const sizes = new Map([
+      ['u_id', 100],
+      ['u_a', 4],
+      ['i_b', 3],
+    ]);
+    const decoys = decoyLayout(layout, sizes, candidates);
+    expect(decoys.layout.groups.map((group) => `${group.name}:${group.tower}`)).toEqual([
+      'u_id:user',
+      'u_a:user',
+      'i_b:item',
+      `${DECOY_PREFIX}u_id:user`,
+      `${DECOY_PREFIX}u_a:user`,
+      `${DECOY_PREFIX}i_b:item`,
+    ]);
+    expect(decoys.vocabularySizes.get(`${DECOY_PREFIX}u_a`)).toBe(4);
+    expect(decoys.candidates.slice(4).map((c) => `${c.index}:${c.name}:${c.table}`)).toEqual([
+      `4:${DECOY_PREFIX}u_id#0:3`,
+      `5:${DECOY_PREFIX}u_id#1:3`,
+      `6:${DECOY_PREFIX}i_b#0:4`,
+      `7:${DECOY_PREFIX}i_b#1:4`,
+    ]);
+  });
+
+  it('gives an entity the same decoy value from the sample; a group that identifies entities a permutation', () => {
+    const maker = new DecoyMaker(layout, 5, 16);
+    const users = Array.from({ length: 16 }, (_, u) => u);
+    // The sample: 16 users (u_id distinct, u_a = user % 4), items alternating i_b 0/1.
+    maker.augment(
+      batch(
+        users,
+        users.map((u) => u % 4),
+        users.map((u) => u % 2),
+      ),
+      0,
+    );
+    const rows = [3, 3, 5, 3, 9, 5];
+    const next = maker.augment(
+      batch(
+        rows,
+        rows.map((u) => u % 4),
+        rows.map(() => 0),
+      ),
+      1,
+    );
+    expect(next.features).toHaveLength(6);
+    const [decoyId, decoyA] = [next.features[3].ids, next.features[4].ids];
+    // u_a (4 values for 16 users): by entity, from the sample's values.
+    expect([decoyA[1], decoyA[3]]).toEqual([decoyA[0], decoyA[0]]);
+    expect(decoyA[5]).toBe(decoyA[2]);
+    for (const id of decoyA) expect([0, 1, 2, 3]).toContain(id);
+    // u_id (one value per user): the batch's own ids, permuted.
+    expect(sorted(decoyId)).toEqual(sorted(rows));
+    // The same step draws the same decoys.
+    const again = maker.augment(
+      batch(
+        rows,
+        rows.map((u) => u % 4),
+        rows.map(() => 0),
+      ),
+      1,
+    );
+    expect(Array.from(again.features[3].ids)).toEqual(Array.from(decoyId));
+  });
+
+  it('floors each candidate at the largest decoy weight of a group no larger', () => {
+    const spec = specOf(
+      [
+        { name: 'small', tower: 'user', vocab: [5] },
+        { name: 'large', tower: 'user', vocab: [500] },
+        { name: 'mid', tower: 'item', vocab: [50] },
+      ],
+      4,
+      4,
+    );
+    const candidates = enumerateCandidates(spec, 'group');
+    const rows = (c: (typeof candidates)[number]) => spec.tables[c.table].rows;
+    // small sees its own decoy; mid, small's and its own; large, all three.
+    const floors = valueFloors(candidates, rows, [0.1, 0.3, 0.2]);
+    expect(Array.from(floors, (floor) => Number(floor.toFixed(6)))).toEqual([0.1, 0.3, 0.2]);
+  });
+});
+
+describe('the picker with value floors', () => {
+  const spec = specOf(
+    [
+      { name: 'user_a', tower: 'user', vocab: [10] },
+      { name: 'user_b', tower: 'user', vocab: [10] },
+      { name: 'item_a', tower: 'item', vocab: [10] },
+    ],
+    4,
+    4,
+  );
+  const costs = new CostModel(spec, 'fp32', { user: [], item: [] });
+
+  it('picks only above the floor, then ends on value, and coverTowers still fills the empty tower', () => {
+    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
+    const scores = [0.5, 0.3, 0.2];
+    const { picks } = picker.pickExplained(scores, 3, [0.4, 0.4, 0.4]);
+    expect(picks.map((pick) => pick.name)).toEqual(['user_a']);
+    expect(picker.done()).toBe(true);
+    expect(picker.stopReason()).toBe('value');
+    expect(picker.coverTowers(scores).map((pick) => pick.name)).toEqual(['item_a']);
+  });
+
+  it('without floors picks on until the budget', () => {
+    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
+    expect(picker.pickExplained([0.5, 0.3, 0.2], 3).picks).toHaveLength(3);
+    expect(picker.stopReason()).toBe('all_selected');
+  });
+});
+
+describe('gates of excluded candidates', () => {
+  it('are 0, outside the softmax, and get no gradient', () => {
+    const logits = Float32Array.from([0, Math.log(2), Math.log(3), 5]);
+    const gates = new Gates(logits, { seed: 1, maskScale: false });
+    gates.mode = 'attention';
+    gates.selected = [1, 0, 0, 0];
+    gates.excluded = [0, 0, 0, 1];
+    const values = Array.from(gates.values());
+    expect(values[0]).toBe(1);
+    expect(values[1]).toBeCloseTo(2 / 5, 6);
+    expect(values[2]).toBeCloseTo(3 / 5, 6);
+    expect(values[3]).toBe(0);
+    expect(gates.logitGradient([1, 1, 2, 7])![3]).toBe(0);
+  });
+});
+
+describe('the selection plan', () => {
+  const plan = (selection: string, rows: number, picks: number) =>
+    selectionPlan(
+      configFrom(`
+data: { source: x.csv, label: { column: y }, split: { method: random, train: 0.8, valid: 0.1, test: 0.1 } }
+features: [{ name: a, tower: user }]
+train: { batch_size: 100, epochs: 2 }
+selection: { ${selection} }
+`),
+      { stats: { rows, positives: 0 } },
+      picks,
+    );
+
+  it('shares selection.epochs between the rounds while they are long enough', () => {
+    // 10,000 rows: 80 batches an epoch, 160 in all; warm-up 16; 144 for 4 rounds.
+    expect(plan('min_steps_per_round: 25', 10_000, 4)).toMatchObject({
+      warmupSteps: 16,
+      rounds: 4,
+      stepsPerRound: 36,
+      selectPerRound: 1,
+      totalSteps: 160,
+    });
+  });
+
+  it('picks more per round rather than run past selection.epochs', () => {
+    // 144 batches hold 5 rounds of 25: 40 picks take 8 a round.
+    expect(plan('min_steps_per_round: 25', 10_000, 40)).toMatchObject({
+      rounds: 5,
+      stepsPerRound: 28,
+      selectPerRound: 8,
+      totalSteps: 16 + 5 * 28,
+    });
+    // The same with select_per_round 3 asked for: still 8.
+    expect(plan('min_steps_per_round: 25, select_per_round: 3', 10_000, 40).selectPerRound).toBe(8);
+  });
+});
