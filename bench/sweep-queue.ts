@@ -3,10 +3,10 @@
  * same sweep run locally with one worker process, all in one run (the same minute's load):
  *
  *   redis-server --port 6391 --bind 127.0.0.1 --save '' --appendonly no &
- *   node dist/bench/sweep-queue.js redis://127.0.0.1:6391/0 [ROWS]
+ *   node dist/bench/sweep-queue.js redis://127.0.0.1:6391/0 [ROWS] [EPOCHS]
  *
  * Six trials (two methods at three memory budgets, one seed) on generated data (ROWS,
- * default 20,000). Every sweep starts in an empty folder, so each prepares and trains its
+ * default 20,000; EPOCHS of training, default 1). Every sweep starts in an empty folder, so each prepares and trains its
  * full model; the trial phase is timed from the sweep's `running` line to its end. Every
  * trial process keeps its embedding engine in one thread (LEMOPT_EMBEDDING_THREADS=1), so
  * the rows differ only in how many trials run at once and in the queue.
@@ -30,7 +30,7 @@ interface Timing {
   readonly perTrial: number;
 }
 
-function config(name: string): string {
+function config(name: string, epochs: string): string {
   return `data:
   source: data/interactions.parquet
   label: { column: label }
@@ -42,7 +42,7 @@ features:
   - name: [i_category, i_brand, i_color]
     tower: item
 model: { embedding_dim: 8, user_tower: [16, 8], item_tower: [16, 8], backend: wasm }
-train: { batch_size: 256, epochs: 1, seed: 3 }
+train: { batch_size: 256, epochs: ${epochs}, seed: 3 }
 selection:
   min_steps_per_round: 5
   latency: { coefficients: { constant_us: 1, per_lookup_us: 0.2, per_dim_us: 0.01, per_mflop_us: 50 } }
@@ -75,8 +75,14 @@ function lemopt(args: readonly string[], cwd: string): Promise<{ at: number; lin
   );
 }
 
-async function timeSweep(label: string, dir: string, name: string, args: readonly string[]): Promise<Timing> {
-  await writeFile(path.join(dir, `${name}.yaml`), config(name));
+async function timeSweep(
+  label: string,
+  dir: string,
+  name: string,
+  args: readonly string[],
+  epochs: string,
+): Promise<Timing> {
+  await writeFile(path.join(dir, `${name}.yaml`), config(name, epochs));
   const lines = await lemopt(['sweep', `${name}.yaml`, ...args], dir);
   const running = lines.find((l) => / finished before; running /.test(l.line))!.at;
   const end = lines.at(-1)!.at;
@@ -90,13 +96,13 @@ async function timeSweep(label: string, dir: string, name: string, args: readonl
 }
 
 async function main(): Promise<void> {
-  const [url, rows = '20000'] = process.argv.slice(2);
+  const [url, rows = '20000', epochs = '1'] = process.argv.slice(2);
   if (!url?.startsWith('redis://'))
-    throw new Error('usage: node dist/bench/sweep-queue.js redis://HOST:PORT/DB [ROWS]');
+    throw new Error('usage: node dist/bench/sweep-queue.js redis://HOST:PORT/DB [ROWS] [EPOCHS]');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lemopt-bench-queue-'));
   try {
     await generateSynthetic({ outDir: path.join(dir, 'data'), rows: Number(rows), seed: 5 });
-    const timings = [await timeSweep('local, 1 worker process', dir, 'local', ['--workers', '1'])];
+    const timings = [await timeSweep('local, 1 worker process', dir, 'local', ['--workers', '1'], epochs)];
     for (const count of [1, 2, 3]) {
       const workers = Array.from({ length: count }, () =>
         spawn(process.execPath, [MAIN, 'worker', '--queue', url, '--quiet'], {
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
       );
       try {
         const args = ['--queue', url, '--workers', '1'];
-        timings.push(await timeSweep(`queue, ${count} worker(s)`, dir, `queue${count}`, args));
+        timings.push(await timeSweep(`queue, ${count} worker(s)`, dir, `queue${count}`, args, epochs));
       } finally {
         for (const worker of workers) worker.kill('SIGTERM');
       }
