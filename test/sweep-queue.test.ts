@@ -197,3 +197,33 @@ describe.runIf(RUN)('sweeps on a Redis queue', () => {
     }
   }, 120_000);
 });
+
+describe('the command line of the queue', () => {
+  it('refuses a --queue that is no redis:// URL and --status without --queue, as usage errors', async () => {
+    const scratch = await makeTempDir('lemopt-queue-cli-');
+    try {
+      const cases: [string[], string][] = [
+        [
+          ['worker', '--queue', 'http://host:6379'],
+          "--queue: 'http://host:6379' is not a redis:// URL; write redis://HOST:PORT[/DB]",
+        ],
+        [
+          ['sweep', 'x.yaml', '--queue', 'redis://host:6379/x'],
+          "--queue: 'redis://host:6379/x': the database must be a number (redis://HOST:PORT/0), got 'x'",
+        ],
+        [['sweep', 'x.yaml', '--status'], '--status needs --queue URL'],
+        [
+          ['sweep', 'x.yaml', '--queue', 'redis://host', '--collect'],
+          '--queue and --collect do not go together',
+        ],
+      ];
+      for (const [args, message] of cases) {
+        const run = new Lemopt(args, scratch.path);
+        expect(await run.exited).toBe(2);
+        expect(run.lines[0]).toBe(`lemopt: ${message}`);
+      }
+    } finally {
+      await scratch.remove();
+    }
+  }, 60_000);
+});

@@ -103,7 +103,8 @@ export class Lemopt {
       for (const line of parts) this.heard(line);
     });
     this.child.stdout!.resume();
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+    // 'close': the process ended and its stderr was read to the end.
+    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
   }
 
   private heard(line: string): void {

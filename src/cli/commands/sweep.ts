@@ -13,6 +13,7 @@ import { DEFAULT_WORKER_MEMORY_MB, runSweep, sweepTrials, TRIAL_ERROR_FILE } fro
 import { LemoptError } from '../../util/errors.js';
 import { withConfigOptions } from '../options.js';
 import { UsageError } from '../usage.js';
+import { usableQueueUrl } from '../queue-url.js';
 
 interface SweepArgs {
   config: string;
@@ -110,6 +111,7 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
         const modes = MODES.filter((mode) => args[mode] !== undefined && args[mode] !== false);
         if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} do not go together`);
         if (args.status && args.queue === undefined) throw new UsageError('--status needs --queue URL');
+        if (args.queue !== undefined) usableQueueUrl(args.queue);
         if (!Number.isInteger(args.attempts) || args.attempts < 1)
           throw new UsageError('--attempts must be a positive integer');
         if (args.shards !== undefined && (!Number.isInteger(args.shards) || args.shards < 1))

@@ -3,6 +3,7 @@ import { DEFAULT_LEASE_SECONDS, parseQueueUrl } from '../../experiment/distribut
 import { startQueueWorker } from '../../experiment/distributed/queue-worker.js';
 import { BACKEND_NAMES } from '../../model/backend.js';
 import { UsageError } from '../usage.js';
+import { usableQueueUrl } from '../queue-url.js';
 
 interface WorkerArgs {
   queue: string;
@@ -43,6 +44,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
         if (!Number.isInteger(args.concurrency) || args.concurrency < 1)
           throw new UsageError('--concurrency must be a positive integer');
         if (!(args.lease >= 1)) throw new UsageError('--lease must be at least 1 (second)');
+        if (args.queue !== undefined) usableQueueUrl(args.queue);
         return true;
       }),
   handler: async (args) => {
