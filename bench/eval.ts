@@ -7,6 +7,8 @@
  * - MovieLens-1M's Sequential Attention selections at 25% and 50% exported for serving
  *   in fp32, fp16 and int8 and measured in ONNX Runtime (eval-export.ts).
  * - The reference's setting: Mice Protein, classifier mode, k = 10 and 50, 5 seeds.
+ * - Issue 14's value stop and small-data comparison (eval-value-stop.ts; LEMOPT_EVAL_ONLY name
+ *   `value-stop`; carried over from the previous EVALUATION.md when skipped).
  *
  * Options (env): LEMOPT_DATASETS, LEMOPT_EVAL_DIR (default runs/eval), LEMOPT_EVAL_ONLY
  * (comma-separated dataset names), LEMOPT_EVAL_WORKERS (default: cores), LEMOPT_EVAL_SEEDS
@@ -25,7 +27,8 @@ import { runSweep } from '../src/experiment/sweep.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { selectBackend } from '../src/model/backend.js';
 import { exportSection } from './eval-export.js';
-import { markedSection, SELECTION_SECTION } from './marked-section.js';
+import { VALUE_STOP_SECTION, valueStopSection } from './eval-value-stop.js';
+import { markedSection, SELECTION_SECTION, spliceMarkedSection } from './marked-section.js';
 import { fullTrainingSeconds, selectionSeconds } from './trial-times.js';
 
 const DATASETS = process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets');
@@ -329,7 +332,7 @@ async function main(): Promise<void> {
   // The engine the trials run on: the same choice as theirs (auto unless LEMOPT_BACKEND says).
   const { backend } = await selectBackend({});
   const sections: string[] = [];
-  const skipped = [...RECOMMENDERS.map((d) => d.name), 'mice-protein'].filter(
+  const skipped = [...RECOMMENDERS.map((d) => d.name), 'mice-protein', 'value-stop'].filter(
     (name) => ONLY && !ONLY.includes(name),
   );
   if (skipped.length > 0)
@@ -352,9 +355,23 @@ async function main(): Promise<void> {
   // The scale benchmark's section (npm run bench:selection) is its own; carry it over.
   const previous = (await exists('EVALUATION.md')) ? await readFile('EVALUATION.md', 'utf8') : '';
   const scale = markedSection(previous, SELECTION_SECTION);
+  // Issue 14's value stop and small data (eval-value-stop.ts): run, or carried over when skipped.
+  const valueStop =
+    !ONLY || ONLY.includes('value-stop')
+      ? spliceMarkedSection(
+          '',
+          VALUE_STOP_SECTION,
+          await valueStopSection({ datasets: DATASETS, evalDir: EVAL_DIR, workers: WORKERS, seeds: SEEDS }),
+        )
+      : markedSection(previous, VALUE_STOP_SECTION);
   await writeFile(
     'EVALUATION.md',
-    [...header, ...sections, ...(scale ? [scale, ''] : []), ...notes].join('\n'),
+    [
+      ...header,
+      ...sections,
+      ...[valueStop, scale].flatMap((s) => (s ? [s.trimEnd(), ''] : [])),
+      ...notes,
+    ].join('\n'),
   );
   console.log('eval: wrote EVALUATION.md');
 }
