@@ -84,7 +84,7 @@ export async function smallDataSection(settings: EvalSettings): Promise<string[]
     '',
     `\`configs/movielens-1m.yaml\` (unit \`${config.selection.unit}\`) on ${ROWS.toLocaleString('en')} rows drawn without replacement from the converted table, one sample per seed 0-${SAMPLES - 1} (the trial's selection and training seed is the sample's); its own 80/10/10 split; sweeps in \`${path.relative(process.cwd(), root)}\`.`,
     '',
-    '| budget | method | test AUC (mean over samples) | min-max | memory (mean) | samples where Sequential Attention beats random |',
+    '| budget | method | test AUC (mean over samples) | min-max | memory (mean) | samples where Sequential Attention beats random (ties: the same AUC) |',
     '|---|---|---|---|---|---|',
   ];
   for (const budget of BUDGETS) {
@@ -92,17 +92,16 @@ export async function smallDataSection(settings: EvalSettings): Promise<string[]
       rows.filter((r) => r.method === method && r.memory_budget === budget).sort((a, b) => a.seed - b.seed);
     const sa = cell('sequential_attention');
     const random = cell('random');
-    const wins = sa.filter((row) => {
-      const other = random.find((r) => r.seed === row.seed);
-      return other !== undefined && row.test_metric > other.test_metric;
-    }).length;
+    const against = (row: TrialRow) => random.find((r) => r.seed === row.seed)?.test_metric;
+    const wins = sa.filter((row) => row.test_metric > (against(row) ?? Infinity)).length;
+    const ties = sa.filter((row) => row.test_metric === against(row)).length;
     for (const [method, trials] of [
       ['sequential_attention', sa],
       ['random', random],
     ] as const) {
       const aucs = trials.map((r) => r.test_metric);
       lines.push(
-        `| ${budget} | ${method} | ${mean(aucs).toFixed(4)} | ${Math.min(...aucs).toFixed(4)}-${Math.max(...aucs).toFixed(4)} | ${(mean(trials.map((r) => r.memory_bytes)) / 1000).toFixed(1)} KB | ${method === 'random' ? '' : `${wins} of ${sa.length}`} |`,
+        `| ${budget} | ${method} | ${mean(aucs).toFixed(4)} | ${Math.min(...aucs).toFixed(4)}-${Math.max(...aucs).toFixed(4)} | ${(mean(trials.map((r) => r.memory_bytes)) / 1000).toFixed(1)} KB | ${method === 'random' ? '' : `${wins} of ${sa.length} (${ties} ties)`} |`,
       );
     }
   }

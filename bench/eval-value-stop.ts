@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { RunConfig } from '../src/config/schema.js';
 import type { DatasetName } from '../src/data/convert/movielens.js';
 import type { GroundTruth } from '../src/data/synthetic.js';
+import { MANIFEST_FILE, readManifest } from '../src/experiment/manifest.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { smallDataSection } from './eval-small-data.js';
 import { configWithData, mean, sweep, trialTimes, type EvalSettings } from './eval-sweeps.js';
@@ -69,8 +70,8 @@ async function targetLines(target: Target, settings: EvalSettings): Promise<stri
         ? ` Against \`ground_truth.json\`: ${truth.roles.noise.length + truth.roles.numeric_noise.length} noise groups, ${truth.redundant_sets.length} copied pairs (a second copy kept counts as one).`
         : ''),
     '',
-    `| budget | stop | test AUC (mean; per seed) | groups kept (mean) | memory used (mean) | selection s (mean) | x one full training |${truth ? ' noise kept | second copies kept |' : ''} kept groups:dims (seed ${settings.seeds[0]}) |`,
-    `|---|---|---|---|---|---|---|${truth ? '---|---|' : ''}---|`,
+    `| budget | stop | test AUC (mean; per seed) | groups kept (mean) | memory used (mean) | stopped on value | selection s (mean) | x one full training |${truth ? ' noise kept | second copies kept |' : ''} kept groups:dims (seed ${settings.seeds[0]}) |`,
+    `|---|---|---|---|---|---|---|---|${truth ? '---|---|' : ''}---|`,
   ];
   const results = new Map<string, { rows: readonly TrialRow[]; dir: string }>();
   for (const stop of STOPS) {
@@ -93,11 +94,17 @@ async function targetLines(target: Target, settings: EvalSettings): Promise<stri
       const full = rows.map((row) => times.full.get(row.seed) ?? Number.NaN);
       const planted = truth ? rows.map((row) => plantedCounts(truth, row)) : [];
       const seed0 = rows[0];
+      const reasons = await Promise.all(
+        rows.map(
+          async (row) =>
+            (await readManifest(path.join(dir, 'trials', row.trial, MANIFEST_FILE))).stopped?.reason,
+        ),
+      );
       lines.push(
         `| ${budget} | ${stop} | ${list(
           rows.map((r) => r.test_metric),
           4,
-        )} | ${mean(rows.map((r) => r.kept_group_count)).toFixed(1)} | ${kb(mean(rows.map((r) => r.memory_bytes)))} | ${mean(selection).toFixed(1)} | ${(mean(selection) / mean(full)).toFixed(2)} |` +
+        )} | ${mean(rows.map((r) => r.kept_group_count)).toFixed(1)} | ${kb(mean(rows.map((r) => r.memory_bytes)))} | ${reasons.filter((r) => r === 'value').length} of ${rows.length} | ${mean(selection).toFixed(1)} | ${(mean(selection) / mean(full)).toFixed(2)} |` +
           (truth
             ? ` ${mean(planted.map((p) => p.noise)).toFixed(1)} | ${mean(planted.map((p) => p.copies)).toFixed(1)} |`
             : '') +
@@ -116,7 +123,7 @@ export async function valueStopSection(settings: EvalSettings): Promise<string> 
   const lines = [
     '## Issue 14: the value stop and selection on small data',
     '',
-    `Produced by \`npm run build && node dist/bench/eval-value-stop.js\` (also part of \`npm run eval\`; ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, load average at the start ${os.loadavg()[0].toFixed(1)}). Times are wall seconds on shared cores: compare them within a row, not across runs.`,
+    `Produced by \`npm run build && node dist/bench/eval-value-stop.js\` (also part of \`npm run eval\`; ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}, load average at the start ${os.loadavg()[0].toFixed(1)}). Times are wall seconds on shared cores: compare them within a row, not across runs.`,
     '',
     '### The value stop (`selection.stop: decoys`) against budget-only selection',
     '',
