@@ -1,4 +1,4 @@
-import { parseQueueUrl } from '../experiment/distributed/queue.js';
+import { parseQueueUrl } from '../experiment/distributed/queue-address.js';
 import { errorMessage } from '../util/errors.js';
 import { UsageError } from './usage.js';
 

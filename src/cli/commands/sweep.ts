@@ -4,9 +4,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { formatBytes } from '../../config/size.js';
 import { EMIT_TARGETS, emitArrayJob, type EmitTarget } from '../../experiment/distributed/emit.js';
-import { DEFAULT_ATTEMPTS, parseQueueUrl } from '../../experiment/distributed/queue.js';
-import { formatQueueStatus, queueStatus } from '../../experiment/distributed/queue-status.js';
-import { queueRunner } from '../../experiment/distributed/queue-sweep.js';
+import { DEFAULT_ATTEMPTS, parseQueueUrl } from '../../experiment/distributed/queue-address.js';
 import { collectSweep, parseShard, shardTrials } from '../../experiment/distributed/shards.js';
 import { RESULTS_CSV, SUMMARY_FILE, type SweepSummary } from '../../experiment/sweep-results.js';
 import { DEFAULT_WORKER_MEMORY_MB, runSweep, sweepTrials, TRIAL_ERROR_FILE } from '../../experiment/sweep.js';
@@ -130,6 +128,8 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
     };
     const queue = args.queue === undefined ? undefined : parseQueueUrl(args.queue);
     if (queue && args.status) {
+      // BullMQ and ioredis load only for the queue's commands.
+      const { formatQueueStatus, queueStatus } = await import('../../experiment/distributed/queue-status.js');
       process.stdout.write(formatQueueStatus(await queueStatus(queue, dir), queue));
       return;
     }
@@ -174,7 +174,12 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
       backend: args.backend,
       workerMemoryMb: args['worker-memory'],
       log,
-      runner: queue ? queueRunner({ url: queue, attempts: args.attempts }) : undefined,
+      runner: queue
+        ? (await import('../../experiment/distributed/queue-sweep.js')).queueRunner({
+            url: queue,
+            attempts: args.attempts,
+          })
+        : undefined,
       share: shard ? (trials) => shardTrials(trials, shard) : undefined,
     });
     if (!shard) process.stdout.write(summaryTable(result.summary, result.dir));

@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { DEFAULT_LEASE_SECONDS, parseQueueUrl } from '../../experiment/distributed/queue.js';
-import { startQueueWorker } from '../../experiment/distributed/queue-worker.js';
+import { DEFAULT_LEASE_SECONDS, parseQueueUrl } from '../../experiment/distributed/queue-address.js';
 import { BACKEND_NAMES } from '../../model/backend.js';
 import { UsageError } from '../usage.js';
 import { usableQueueUrl } from '../queue-url.js';
@@ -51,6 +50,8 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
     const log = (line: string) => {
       if (!args.quiet) process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
+    // BullMQ and ioredis load only for the queue's commands.
+    const { startQueueWorker } = await import('../../experiment/distributed/queue-worker.js');
     const worker = await startQueueWorker({
       url: parseQueueUrl(args.queue),
       concurrency: args.concurrency,
