@@ -16,10 +16,15 @@ export function isTypedValues(values: ArrayLike<Cell>): values is TypedValues {
   );
 }
 
+/** An empty typed array of `like`'s type. */
+export function typedLike(like: TypedValues, length: number): TypedValues {
+  return new (like.constructor as new (length: number) => TypedValues)(length);
+}
+
 /** The values of a dictionary column: a typed array when the dictionary is one and no row is null. */
 export function dictionaryValues({ indices, dictionary }: DictionaryColumn): ArrayLike<Cell> {
   if (isTypedValues(dictionary) && indices.every((index) => index >= 0)) {
-    const out = new (dictionary.constructor as new (length: number) => TypedValues)(indices.length);
+    const out = typedLike(dictionary, indices.length);
     for (let i = 0; i < indices.length; i++) out[i] = dictionary[indices[i]];
     return out;
   }

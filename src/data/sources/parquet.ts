@@ -70,7 +70,7 @@ import {
   type SourceSchema,
 } from '../types.js';
 import { FileSource, fileError, openFile, openFileSource, readSchemas, type FileColumns } from './common.js';
-import { DictionaryColumns, isTypedValues, type TypedValues } from './dictionary-columns.js';
+import { DictionaryColumns, isTypedValues, typedLike, type TypedValues } from './dictionary-columns.js';
 
 type ColumnDecoder = Parameters<typeof convert>[1];
 
@@ -721,10 +721,6 @@ function isTyped(values: ArrayLike<Cell> | undefined): values is TypedValues {
   return values !== undefined && isTypedValues(values);
 }
 
-function newTyped(like: TypedValues, length: number): TypedValues {
-  return new (like.constructor as new (length: number) => TypedValues)(length);
-}
-
 class FlatColumnReader implements ColumnReader {
   private page: Cursor | undefined;
 
@@ -761,7 +757,7 @@ class FlatColumnReader implements ColumnReader {
     const first = source(parts[0].page);
     const typed =
       !nulls && isTyped(first) && parts.every((part) => source(part.page)?.constructor === first.constructor);
-    const out: Cell[] | TypedValues = typed ? newTyped(first, n) : new Array<Cell>(n);
+    const out: Cell[] | TypedValues = typed ? typedLike(first, n) : new Array<Cell>(n);
     let at = 0;
     for (const part of parts) {
       copyRows(part.page, part.row, part.value, part.count, out, at);
@@ -785,8 +781,8 @@ class FlatColumnReader implements ColumnReader {
       copyIndices(page, row, value, n, out, 0);
       return { indices: out, dictionary };
     }
-    const out: Cell[] | TypedValues =
-      !present && isTyped(dictionary) ? newTyped(dictionary, n) : new Array<Cell>(n);
+    // A plain page with nulls.
+    const out = new Array<Cell>(n);
     copyRows(page, row, value, n, out, 0);
     return out;
   }
