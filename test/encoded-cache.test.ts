@@ -59,17 +59,19 @@ const CASES: [string, BatcherOptions][] = [
 
 /** The encoded batches as the source delivers them, read without any cache. */
 let sourceBatches: EncodedBatch[];
+/** Vocabularies counted: the cache filled from the rows that pass decoded. */
 let inMemory: PreparedDataset;
 let onDisk: PreparedDataset;
 const diskRun = (): string => tmp.file('run-disk');
+const vocabularyRun = (): string => tmp.file('run-vocabulary');
+/** The vocabularies exist already (vocabulary.json): the first pass reads the source and fills the cache. */
+const prepareReadingSource = (): Promise<PreparedDataset> => prepare('2GiB', vocabularyRun());
 
 beforeAll(async () => {
   tmp = await makeTempDir('lemopt-encoded-cache-');
   await generateSynthetic({ outDir: tmp.file('data'), rows: ROWS, rowGroupSize: ROW_GROUP });
-  const uncached = await prepare();
-  sourceBatches = await collect(uncached.encodedBatches());
-  inMemory = await prepare();
-  await collect(inMemory.encodedBatches());
+  inMemory = await prepare('2GiB', vocabularyRun());
+  sourceBatches = await collect((await prepareReadingSource()).encodedBatches());
   onDisk = await prepare(DISK_BOUND, diskRun());
   await collect(onDisk.encodedBatches());
 });
@@ -126,7 +128,7 @@ describe('encoded cache', () => {
     });
 
     it('from the pass that fills the cache, the same as always', async () => {
-      const fresh = await prepare();
+      const fresh = await prepareReadingSource();
       expect(fresh.encodedBatches().bySplit).toBeUndefined();
       expect(rowsOfBatches(await collect(batches(fresh.encodedBatches(), options)))).toEqual(expected());
       expect(fresh.encodedBatches().bySplit?.storage).toBe('memory');
@@ -172,7 +174,7 @@ describe('encoded cache', () => {
   });
 
   it('fills nothing on a pass that stops early; the next full pass fills it', async () => {
-    const dataset = await prepare();
+    const dataset = await prepareReadingSource();
     for await (const batch of dataset.encodedBatches()) {
       expect(batch.numRows).toBe(1700);
       break;
@@ -180,6 +182,17 @@ describe('encoded cache', () => {
     expect(dataset.encodedBatches().bySplit).toBeUndefined();
     expect(await collect(dataset.encodedBatches())).toEqual(sourceBatches);
     expect(dataset.encodedBatches().bySplit?.storage).toBe('memory');
+  });
+
+  it('fills the cache from the rows the vocabulary pass decoded, when they fit data.cache_memory', async () => {
+    expect(inMemory.reusedVocabulary).toBe(false);
+    expect(inMemory.encodedBatches().bySplit?.storage).toBe('memory');
+    expect(await collect(inMemory.encodedBatches())).toEqual(sourceBatches);
+    // Decoded rows beyond the bound are let go: the first pass reads the source again.
+    const beyond = await prepare(DISK_BOUND);
+    expect(beyond.reusedVocabulary).toBe(false);
+    expect(beyond.encodedBatches().bySplit).toBeUndefined();
+    expect(await collect(beyond.encodedBatches())).toEqual(sourceBatches);
   });
 
   it('rejects a data.cache_memory that is not a size', () => {

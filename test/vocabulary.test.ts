@@ -127,3 +127,46 @@ describe('numeric buckets', () => {
     expect(bucketId(vocabulary.boundaries, 0)).not.toBe(bucketId(vocabulary.boundaries, 1));
   });
 });
+
+describe('counting dictionary-encoded columns', () => {
+  /** Two batches of one column chunk: indices into one shared dictionary, -1 for null. */
+  const dictionary = ['x', 'y', '', 'z', 'w'];
+  const batchIndices = [
+    [0, 1, 1, -1, 3, 0, 2, 1],
+    [3, 3, 1, -1, 0, 1, 1],
+  ];
+  const valuesOf = (indices: number[]): (string | null)[] =>
+    indices.map((index) => (index < 0 ? null : dictionary[index]));
+
+  it('gives the vocabulary that counting each row gives', () => {
+    const settings = 'name: c, tower: user, min_count: 2';
+    const fromIndices = new VocabularyBuilder(featureFrom(settings));
+    for (const indices of batchIndices) {
+      fromIndices.add(
+        () => {
+          throw new Error('the values were built');
+        },
+        { indices: Int32Array.from(indices), dictionary },
+      );
+    }
+    const expected = build(settings, ...batchIndices.map(valuesOf)) as CategoricalVocabulary;
+    expect(expected.values).toEqual(['y', 'x', 'z']);
+    expect(fromIndices.finish('data.parquet')).toEqual(expected);
+  });
+
+  it('samples a numeric column the same way as from its values', () => {
+    const numbers = [0.5, 7, Number.NaN, -2, 3];
+    const indices = [0, 1, 1, 4, -1, 2, 3, 3, 0, 4, 1];
+    const fromIndices = new VocabularyBuilder(featureFrom('name: n, tower: user, type: numeric, buckets: 4'));
+    fromIndices.add(
+      () => {
+        throw new Error('the values were built');
+      },
+      { indices: Int32Array.from(indices), dictionary: Float64Array.from(numbers) },
+    );
+    const values = indices.map((index) => (index < 0 ? null : numbers[index]));
+    const expected = build('name: n, tower: user, type: numeric, buckets: 4', values) as NumericVocabulary;
+    expect(expected.boundaries.length).toBeGreaterThan(1);
+    expect(fromIndices.finish('data.parquet')).toEqual(expected);
+  });
+});

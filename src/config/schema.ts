@@ -85,6 +85,7 @@ const dataSchema = z.strictObject({
   /**
    * Bytes the encoded dataset may take in memory, where every pass after the first reads
    * it; a larger dataset goes to encoded shards on disk instead. Results are the same.
+   * Also bounds the decoded rows the vocabulary pass keeps for encoding (one read of the file).
    */
   cache_memory: z
     .union([z.number(), z.string()])

@@ -12,6 +12,7 @@ import type { RunConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError } from '../util/errors.js';
 import { CountingMemory } from './category-counter.js';
+import { DecodedBatches } from './decoded-batches.js';
 import { EncodedCache } from './encoded-cache.js';
 import { Encoder, type EncodedBatch } from './encoder.js';
 import { encodeInWorkers } from './parallel-encode.js';
@@ -116,13 +117,16 @@ export async function prepareDataset(
   const cached = cacheFile ? await readVocabularyState(cacheFile) : undefined;
   const reusedVocabulary = cached?.fingerprint === fingerprint && cached.configHash === configHash;
   let state: VocabularyState;
+  // The vocabulary pass keeps what it decoded, within data.cache_memory, for the first encoding.
+  const decoded = new DecodedBatches<NumberedBatch>(reusedVocabulary ? 0 : data.cache_memory);
   if (reusedVocabulary) {
     state = cached!;
   } else {
     const memory = new CountingMemory(data.vocabulary_memory, options.cacheDir ?? os.tmpdir());
     let counted: Omit<VocabularyState, 'fingerprint' | 'configHash'>;
     try {
-      counted = await countVocabularies(config, layout, source.location, read, memory, options.onProgress);
+      const pass = { read, memory, decoded, onProgress: options.onProgress };
+      counted = await countVocabularies(config, layout, source.location, pass);
     } finally {
       memory.dispose();
     }
@@ -144,6 +148,11 @@ export async function prepareDataset(
     read: encode,
   });
   const onProgress = options.onProgress;
+  const kept = decoded.take();
+  if (kept) {
+    const encoder = createEncoder(config, layout, state, source.location);
+    await cache.fill(encodeInThread(encoder, kept), onProgress && ((rows) => onProgress('encode', rows)));
+  }
   const encodedBatches = (): EncodedRows =>
     onProgress ? withProgress(cache.rows(), onProgress) : cache.rows();
   return {
@@ -214,18 +223,24 @@ export async function* readConfiguredBatches(
 
 export async function* encodeInThread(
   encoder: Encoder,
-  batches: AsyncIterable<NumberedBatch>,
+  batches: AsyncIterable<NumberedBatch> | Iterable<NumberedBatch>,
 ): AsyncGenerator<EncodedBatch> {
   for await (const batch of batches) yield encoder.encode(batch, batch.firstRow);
+}
+
+interface VocabularyPass {
+  readonly read: () => AsyncIterable<NumberedBatch>;
+  readonly memory: CountingMemory;
+  /** Receives each batch once counted. */
+  readonly decoded: DecodedBatches<NumberedBatch>;
+  readonly onProgress: PrepareOptions['onProgress'];
 }
 
 async function countVocabularies(
   config: RunConfig,
   layout: FeatureLayout,
   location: string,
-  read: () => AsyncIterable<RecordBatch>,
-  memory: CountingMemory,
-  onProgress: PrepareOptions['onProgress'],
+  { read, memory, decoded, onProgress }: VocabularyPass,
 ): Promise<Omit<VocabularyState, 'fingerprint' | 'configHash'>> {
   const { label, split } = config.data;
   const builders = layout.features.map((feature) => new VocabularyBuilder(feature, memory));
@@ -234,11 +249,15 @@ async function countVocabularies(
   let rows = 0;
   let positives = 0;
   for await (const batch of read()) {
-    builders.forEach((builder) => builder.add(batch.columns.get(builder.feature.column)!));
+    for (const builder of builders) {
+      const { column } = builder.feature;
+      builder.add(() => batch.columns.get(column)!, batch.dictionaries?.get(column));
+    }
     if (timeBuilder) timeBuilder.add(batch.columns.get(split.column!)!);
     const labels = label.column === undefined ? undefined : batch.columns.get(label.column)!;
     for (let i = 0; i < batch.numRows; i++) positives += labelRule(labels?.[i] ?? null, rows + i + 1);
     rows += batch.numRows;
+    decoded.keep(batch);
     onProgress?.('vocabulary', rows);
   }
   if (rows === 0) throw new LemoptError(`${location}: the dataset has no rows`);

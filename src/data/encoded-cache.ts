@@ -77,6 +77,19 @@ export class EncodedCache {
     });
   }
 
+  /**
+   * Fills the cache from `batches` (every row of the source, in order, as `read` gives
+   * them) unless it is complete or filling; `onRows` gets the count after each batch.
+   */
+  async fill(batches: AsyncIterable<EncodedBatch>, onRows?: (rows: number) => void): Promise<void> {
+    if (this.filled || this.filling) return;
+    let rows = 0;
+    for await (const batch of this.pass(batches)) {
+      rows += batch.numRows;
+      onRows?.(rows);
+    }
+  }
+
   /** Every row in source order; once the cache is complete, also split by split. */
   rows(): EncodedRows {
     const filled = this.filled;
@@ -85,7 +98,7 @@ export class EncodedCache {
     return { [Symbol.asyncIterator]: () => this.pass() };
   }
 
-  private async *pass(): AsyncGenerator<EncodedBatch> {
+  private async *pass(source?: AsyncIterable<EncodedBatch>): AsyncGenerator<EncodedBatch> {
     if (this.filled) {
       yield* this.filled.all();
       return;
@@ -97,7 +110,7 @@ export class EncodedCache {
     this.filling = true;
     const builder = new CacheBuilder(this.options);
     try {
-      for await (const batch of this.loadable?.all() ?? this.options.read()) {
+      for await (const batch of source ?? this.loadable?.all() ?? this.options.read()) {
         await builder.add(batch);
         yield batch;
       }

@@ -11,7 +11,7 @@ import { hash32 } from '../util/random.js';
 import type { Feature } from './features.js';
 import { CategoryCounter, type CountingMemory } from './category-counter.js';
 import { ReservoirSample } from './reservoir.js';
-import type { Cell, Scalar } from './types.js';
+import type { Cell, DictionaryColumn, Scalar } from './types.js';
 
 export const MISSING_ID = 0;
 const QUANTILE_SAMPLE_SIZE = 100_000;
@@ -94,6 +94,8 @@ export function cellElements(value: Cell, delimiter: string): ArrayLike<Scalar> 
 export class VocabularyBuilder {
   private readonly counts: CategoryCounter | undefined;
   private readonly sample: ReservoirSample | undefined;
+  /** Rows per dictionary entry within one batch; all 0 between batches. */
+  private rowsPerEntry = new Uint32Array(0);
 
   constructor(
     readonly feature: Feature,
@@ -107,7 +109,42 @@ export class VocabularyBuilder {
         : undefined;
   }
 
-  add(column: ArrayLike<Cell>): void {
+  /**
+   * One batch's column. With its dictionary indices (Parquet dictionary pages) each
+   * distinct value is counted once per batch, with its number of rows, and the column's
+   * values are never built.
+   */
+  add(column: ArrayLike<Cell> | (() => ArrayLike<Cell>), dictionary?: DictionaryColumn): void {
+    if (dictionary && this.counts && this.feature.type === 'categorical') {
+      this.addDictionary(this.counts, dictionary);
+    } else if (dictionary && this.sample) {
+      const { indices, dictionary: entries } = dictionary;
+      for (let i = 0; i < indices.length; i++) {
+        const value = indices[i] < 0 ? Number.NaN : numericValue(entries[indices[i]]);
+        if (Number.isFinite(value)) this.sample.add(value);
+      }
+    } else if (this.feature.type === 'numeric' ? this.sample : this.counts) {
+      this.addValues(typeof column === 'function' ? column() : column);
+    }
+  }
+
+  private addDictionary(counts: CategoryCounter, { indices, dictionary }: DictionaryColumn): void {
+    let rows = this.rowsPerEntry;
+    if (rows.length < dictionary.length) rows = this.rowsPerEntry = new Uint32Array(dictionary.length);
+    const touched: number[] = [];
+    for (let i = 0; i < indices.length; i++) {
+      const index = indices[i];
+      if (index < 0) continue;
+      if (rows[index]++ === 0) touched.push(index);
+    }
+    for (const index of touched) {
+      const key = categoryKey(dictionary[index] as Scalar);
+      if (key !== undefined) counts.add(key, rows[index]);
+      rows[index] = 0;
+    }
+  }
+
+  private addValues(column: ArrayLike<Cell>): void {
     const { type } = this.feature;
     const counts = this.counts;
     if (type === 'numeric') {

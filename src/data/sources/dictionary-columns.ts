@@ -57,6 +57,11 @@ export class DictionaryColumns extends Map<string, ArrayLike<Cell>> {
     return built;
   }
 
+  /** The column's values if they exist already: never builds a dictionary column's. */
+  built(name: string): ArrayLike<Cell> | undefined {
+    return super.get(name);
+  }
+
   override has(name: string): boolean {
     return super.has(name) || this.dictionaries.has(name);
   }
