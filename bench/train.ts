@@ -529,7 +529,7 @@ async function main(): Promise<void> {
   const command =
     values['no-command'] || commandBackend === undefined
       ? undefined
-      : await measureTrainCommand(values.command, Number(values.seconds));
+      : await measureTrainCommand(values.command, Number(values.seconds), commandBackend);
   const floor = loaded.includes('onnxruntime')
     ? measureGemmFloor(BATCH, VOCABULARIES.length * DIM, TOWERS, 2)
     : undefined;
@@ -644,11 +644,14 @@ async function main(): Promise<void> {
     console.log('| | examples/s | share of the step rate |');
     console.log('|---|---|---|');
     console.log(`| train step alone, 16 batches in memory | ${thousands(command.stepRate)} | 100% |`);
+    const share = (rate: number): string => `${((100 * rate) / command.stepRate).toFixed(0)}%`;
     command.epochRates.forEach((rate, i) =>
-      console.log(
-        `| trainFullModel, epoch ${i + 1} | ${thousands(rate)} | ${((100 * rate) / command.stepRate).toFixed(0)}% |`,
-      ),
+      console.log(`| \`lemopt train\`, fresh run folder, epoch ${i + 1} | ${thousands(rate)} | ${share(rate)} |`),
     );
+    console.log(
+      `| \`lemopt train\`, all epochs together | ${thousands(command.overallRate)} | ${share(command.overallRate)} |`,
+    );
+    console.log(`\nThe command's wall time, process start to exit: ${command.wallSeconds.toFixed(2)} s.`);
   }
 
   console.log('\n### Where a lemopt step goes (ms per step, mean over the timed steps)\n');
