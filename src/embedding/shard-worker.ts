@@ -13,11 +13,7 @@ import { TableShard } from './shard.js';
 import { TableState } from './table-state.js';
 import type { ReplyValue, ShardWorkerData, WorkerReply, WorkerRequest } from './worker-shard.js';
 
-// Started ahead of its store (prestartShardWorker), the worker gets its data in a message.
-const data =
-  (workerData as ShardWorkerData | null) ??
-  (await new Promise<ShardWorkerData>((resolve) => parentPort!.once('message', resolve)));
-const { spec, optimizer, tables, clock, control, port, exchange } = data;
+const { spec, optimizer, tables, clock, control, port, exchange } = workerData as ShardWorkerData;
 const channel = new CommandChannel(control);
 const shard = new TableShard(
   spec,

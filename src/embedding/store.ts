@@ -65,7 +65,7 @@ import { allocateTable, TableState } from './table-state.js';
 import { TableTimer } from './table-timer.js';
 import { defaultEmbeddingThreads } from './threads.js';
 import { arrayAllocator } from './typed-memory.js';
-import { prestartShardWorker, WorkerShard } from './worker-shard.js';
+import { WorkerShard } from './worker-shard.js';
 
 export type { PendingGradient } from './shard.js';
 
@@ -602,14 +602,6 @@ export class EmbeddingStore {
     };
     return this.output;
   }
-}
-
-/**
- * Starts the worker thread of the next store now when stores use two threads: a command
- * calls it before reading its data, so the worker is up when training starts.
- */
-export function prestartEmbeddingWorker(): void {
-  if (defaultEmbeddingThreads() > 1) prestartShardWorker();
 }
 
 /**

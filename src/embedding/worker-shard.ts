@@ -43,37 +43,6 @@ export type WorkerReply =
   | { readonly kind: 'reply'; readonly value: ReplyValue }
   | { readonly kind: 'error'; readonly name: string; readonly message: string };
 
-const SCRIPT = new URL('./shard-worker.js', import.meta.url);
-
-/** A worker started ahead of its store (prestartShardWorker), waiting for its ShardWorkerData. */
-let spare: { readonly worker: Worker; failed: boolean } | undefined;
-
-/**
- * Starts the embedding worker thread now, before any store exists, so that it has loaded
- * its modules by the time a two-thread store is built (a command calls this before its
- * vocabulary pass, which takes longer). Otherwise the first steps run every table on the
- * calling thread while the worker starts. The next WorkerShard takes it.
- */
-export function prestartShardWorker(): void {
-  if (spare && !spare.failed) return;
-  const worker = startWorker(SCRIPT, { workerData: null });
-  // Unused, it must not keep the process alive.
-  worker.unref();
-  const entry = { worker, failed: false };
-  const failed = (): void => {
-    entry.failed = true;
-  };
-  worker.once('error', failed);
-  worker.once('exit', failed);
-  spare = entry;
-}
-
-function takeSpare(): Worker | undefined {
-  const taken = spare;
-  spare = undefined;
-  return taken && !taken.failed ? taken.worker : undefined;
-}
-
 export class WorkerShard {
   private readonly channel = CommandChannel.create();
   private readonly port: MessagePort;
@@ -92,9 +61,10 @@ export class WorkerShard {
     this.port = port1;
     const control = this.channel.buffer;
     const workerData: ShardWorkerData = { spec, optimizer, tables, clock, control, port: port2, exchange };
-    const started = takeSpare();
-    if (started) started.postMessage(workerData, [port2]);
-    this.worker = started ?? startWorker(SCRIPT, { workerData, transferList: [port2] });
+    this.worker = startWorker(new URL('./shard-worker.js', import.meta.url), {
+      workerData,
+      transferList: [port2],
+    });
     // A store that is never disposed must not keep the process alive.
     this.worker.unref();
     this.started = new Promise<void>((resolve, reject) => {

@@ -17,7 +17,6 @@ import { batches, type Batch } from '../data/batcher.js';
 import { prepareDataset, type PreparedDataset } from '../data/dataset.js';
 import { TEST } from '../data/split.js';
 import { embeddingSpec, vocabularySizes, type EmbeddingSpec } from '../embedding/layout.js';
-import { prestartEmbeddingWorker } from '../embedding/store.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
 import { describeMetrics } from '../model/metrics.js';
 import type { TrainedModel, TrainResult } from '../model/trainer.js';
@@ -118,7 +117,6 @@ export async function runSelection(config: RunConfig, options: RunOptions = {}):
 async function selectInFolder(config: RunConfig, options: RunOptions): Promise<RunResult> {
   const log = options.log ?? (() => undefined);
   const runDir = await openRunFolder(config);
-  prestartEmbeddingWorker();
   const choice = await selectBackend({ flag: options.backend, config: config.model.backend });
   log(describeBackend(choice));
   const dataset = await prepareDataset(config, { cacheDir: runDir });

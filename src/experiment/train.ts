@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { prepareDataset, type PreparedDataset } from '../data/dataset.js';
 import { SYNTHETIC_TRUTH_FILE } from '../data/synthetic.js';
-import { prestartEmbeddingWorker } from '../embedding/store.js';
 import { describeBackend, selectBackend } from '../model/backend.js';
 import { describeMetrics } from '../model/metrics.js';
 import { trainFullModel, type EpochReport, type TrainedModel, type TrainResult } from '../model/trainer.js';
@@ -139,7 +138,6 @@ export async function trainInFolder(
  */
 export async function runTraining(config: RunConfig, options: TrainRunOptions = {}): Promise<TrainRunResult> {
   const runDir = await openRunFolder(config);
-  prestartEmbeddingWorker();
   const choice = await selectBackend({ flag: options.backend, config: config.model.backend });
   options.log?.(describeBackend(choice));
   const dataset = await prepareDataset(config, { cacheDir: runDir });
