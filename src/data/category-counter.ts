@@ -21,15 +21,23 @@ const PART_ENTRIES = 1 << 16;
 /** Re-partitioning levels before a partition that still does not fit is an error. */
 const MAX_SPILL_DEPTH = 6;
 
+/** Memory held only to save work later (the decoded rows): let go before any table spills. */
+export interface Releasable {
+  /** Lets go of everything it holds; returns the bytes it had charged. */
+  letGo(): number;
+}
+
 /**
- * The memory that the hash maps of several counters share (data.vocabulary_memory). When
- * their estimated total passes the limit, the largest map is written to its spill files
- * and emptied, so counting takes the limit plus the dense tables, whatever the number of
+ * The memory that the hash maps of several counters share (data.vocabulary_memory), with
+ * anything else the pass holds only to save work (Releasable, let go first). When their
+ * estimated total passes the limit, the largest map is written to its spill files and
+ * emptied, so counting takes the limit plus the dense tables, whatever the number of
  * distinct values.
  */
 export class CountingMemory {
   private used = 0;
   private readonly counters = new Set<CategoryCounter>();
+  private readonly releasables = new Set<Releasable>();
   private spillRoot: string | undefined;
   private readonly writers: SpillWriter[] = [];
 
@@ -55,9 +63,19 @@ export class CountingMemory {
     this.counters.delete(counter);
   }
 
+  /** Adds a holder of optional memory, the first to go when the limit is passed. */
+  registerReleasable(releasable: Releasable): void {
+    this.releasables.add(releasable);
+  }
+
   charge(bytes: number): void {
     this.used += bytes;
     if (this.used <= this.limitBytes) return;
+    for (const releasable of this.releasables) {
+      this.releasables.delete(releasable);
+      this.used -= releasable.letGo();
+      if (this.used <= this.limitBytes) return;
+    }
     let largest: CategoryCounter | undefined;
     for (const counter of this.counters)
       if (!largest || counter.mapBytes > largest.mapBytes) largest = counter;

@@ -117,12 +117,13 @@ export async function prepareDataset(
   const cached = cacheFile ? await readVocabularyState(cacheFile) : undefined;
   const reusedVocabulary = cached?.fingerprint === fingerprint && cached.configHash === configHash;
   let state: VocabularyState;
-  // The vocabulary pass keeps what it decoded, within data.cache_memory, for the first encoding.
-  const decoded = new DecodedBatches<NumberedBatch>(reusedVocabulary ? 0 : data.cache_memory);
+  let decoded: DecodedBatches<NumberedBatch> | undefined;
   if (reusedVocabulary) {
     state = cached!;
   } else {
     const memory = new CountingMemory(data.vocabulary_memory, options.cacheDir ?? os.tmpdir());
+    // What the pass decoded, for the first encoding: within data.cache_memory and the pass's memory.
+    decoded = new DecodedBatches<NumberedBatch>(data.cache_memory, memory);
     let counted: Omit<VocabularyState, 'fingerprint' | 'configHash'>;
     try {
       const pass = { read, memory, decoded, onProgress: options.onProgress };
@@ -148,7 +149,7 @@ export async function prepareDataset(
     read: encode,
   });
   const onProgress = options.onProgress;
-  const kept = decoded.take();
+  const kept = decoded?.take();
   if (kept) {
     const encoder = createEncoder(config, layout, state, source.location);
     await cache.fill(encodeInThread(encoder, kept), onProgress && ((rows) => onProgress('encode', rows)));

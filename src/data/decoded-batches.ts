@@ -1,36 +1,61 @@
 /**
  * The vocabulary pass's decoded batches, kept while their estimated size stays within a
  * bound, so that the first encoding pass reads them instead of decoding the source again.
- * Past the bound all are let go at once: encoding then reads the source as before.
+ * They share the pass's memory (data.vocabulary_memory) with the count tables and go
+ * first: past either bound all are let go at once, no table spills for them, and encoding
+ * then reads the source as before.
  */
+import type { CountingMemory, Releasable } from './category-counter.js';
 import { DictionaryColumns } from './sources/dictionary-columns.js';
 import type { Cell, RecordBatch } from './types.js';
 
 /** Rows sampled per plain-array column to estimate its elements' size. */
 const SAMPLED_ROWS = 32;
 
-export class DecodedBatches<T extends RecordBatch> {
+export class DecodedBatches<T extends RecordBatch> implements Releasable {
   private batches: (T | undefined)[] | undefined;
   private bytes = 0;
   /** Dictionaries shared by several batches (one per column chunk) are counted once. */
   private readonly counted = new WeakSet<object>();
 
-  constructor(private readonly limitBytes: number) {
+  /**
+   * @param limitBytes bytes the batches may take (0: keep none)
+   * @param memory the pass's shared memory, which lets them go before spilling a table
+   */
+  constructor(
+    private readonly limitBytes: number,
+    private readonly memory?: CountingMemory,
+  ) {
     this.batches = limitBytes > 0 ? [] : undefined;
+    if (this.batches) memory?.registerReleasable(this);
   }
 
   /** Keeps a batch, after its consumer read it (columns it built count too). */
   keep(batch: T): void {
     if (!this.batches) return;
-    this.bytes += this.estimate(batch);
-    if (this.bytes > this.limitBytes) this.batches = undefined;
-    else this.batches.push(batch);
+    const bytes = this.estimate(batch);
+    if (this.bytes + bytes > this.limitBytes) {
+      const held = this.letGo();
+      this.memory?.release(held);
+      return;
+    }
+    this.batches.push(batch);
+    this.bytes += bytes;
+    this.memory?.charge(bytes);
+  }
+
+  letGo(): number {
+    const bytes = this.bytes;
+    this.batches = undefined;
+    this.bytes = 0;
+    return bytes;
   }
 
   /** Every batch in order, each let go as it is handed out; undefined when they did not all fit. */
   take(): Iterable<T> | undefined {
     const batches = this.batches;
-    this.batches = undefined;
+    const bytes = this.letGo();
+    this.memory?.release(bytes);
     if (!batches) return undefined;
     return (function* () {
       for (let i = 0; i < batches.length; i++) {
