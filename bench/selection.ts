@@ -40,7 +40,7 @@ import { selectBackend } from '../src/model/backend.js';
 import { readJsonFile } from '../src/util/json-file.js';
 import { SELECTION_SECTION, spliceMarkedSection } from './marked-section.js';
 import { keptGroupNames, recovery } from './recovery.js';
-import { fullTrainingSeconds, selectionSeconds } from './trial-times.js';
+import { fullTrainingBatches, fullTrainingSeconds, selectionSeconds } from './trial-times.js';
 
 const ROWS = Number(process.env.LEMOPT_BENCH_ROWS ?? 100_000);
 const DIR = path.resolve(process.env.LEMOPT_BENCH_DIR ?? path.join('runs', 'bench-selection'));
@@ -197,10 +197,10 @@ interface ScalePoint {
   readonly result: SweepResult;
 }
 
-async function scalingTable(points: readonly ScalePoint[], budget: string): Promise<string[]> {
+async function scalingTable(points: readonly ScalePoint[], budget: string, batchSize: number): Promise<string[]> {
   const lines = [
-    `| candidates | configuration | one full training s | Sequential Attention selection s | x one full training | rounds (picks) | test AUC selected / full |`,
-    '|---|---|---|---|---|---|---|',
+    `| candidates | configuration | one full training s | Sequential Attention selection s | x one full training | rounds / picks | batches trained: selection / full training | test AUC selected / full |`,
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const point of points) {
     const rows = point.result.rows.filter(
@@ -209,20 +209,31 @@ async function scalingTable(points: readonly ScalePoint[], budget: string): Prom
     const full: number[] = [];
     const selection: number[] = [];
     const picks: number[] = [];
+    const rounds: number[] = [];
+    const steps: number[] = [];
+    const fullSteps: number[] = [];
     for (const row of rows) {
       const dir = trialDir(point.result, row);
       const f = await fullTrainingSeconds(dir);
       const s = await selectionSeconds(dir);
       if (f !== undefined) full.push(f);
       if (s !== undefined) selection.push(s);
-      const saved = await readJsonFile<{ order: readonly unknown[] }>(
+      const saved = await readJsonFile<{ order: readonly unknown[]; steps: number }>(
         path.join(dir, 'selection', 'selection.json'),
       );
-      if (saved) picks.push(saved.order.length);
+      if (saved) {
+        picks.push(saved.order.length);
+        steps.push(saved.steps);
+      }
+      // trace.jsonl: one line per round (a last round may pick nothing).
+      const trace = await readFile(path.join(dir, 'selection', 'trace.jsonl'), 'utf8').catch(() => undefined);
+      if (trace !== undefined) rounds.push(trace.split('\n').filter((line) => line.trim()).length);
+      const batches = await fullTrainingBatches(dir, batchSize);
+      if (batches !== undefined) fullSteps.push(batches);
     }
     const ratio = full.length && selection.length ? (mean(selection) / mean(full)).toFixed(2) : 'n/a';
     lines.push(
-      `| ${point.candidates} | ${point.label} | ${fixed(full, 1)} | ${fixed(selection, 1)} | ${ratio} | ${fixed(picks, 0)} | ${fixed(
+      `| ${point.candidates} | ${point.label} | ${fixed(full, 1)} | ${fixed(selection, 1)} | ${ratio} | ${fixed(rounds, 0)} / ${fixed(picks, 0)} | ${fixed(steps, 0)} / ${fixed(fullSteps, 0)} | ${fixed(
         rows.map((r) => r.test_metric),
         4,
       )} / ${fixed(
@@ -294,9 +305,12 @@ async function main(): Promise<void> {
     ...(await recoveryTable(main, truth, methods)),
     '',
     `Selection time against the number of candidates: Sequential Attention at ${scaleBudget} memory, seed ${SEEDS[0]}, ` +
-      'each against one full training (summed epoch seconds) of the same config in the same sweep.',
+      'each against one full training (summed epoch seconds) of the same config in the same sweep. ' +
+      'Rounds: rounds run (trace.jsonl lines); picks: candidates selected. Batches trained: the selection run’s ' +
+      '(warm-up and rounds, selection.json `steps`; it ends when the budget is full, which can be before its plan’s last round) ' +
+      'and one full training’s.',
     '',
-    ...(await scalingTable(points, scaleBudget)),
+    ...(await scalingTable(points, scaleBudget, base.train.batch_size)),
     '',
   ].join('\n');
   console.log(section);

@@ -16,6 +16,18 @@ export async function fullTrainingSeconds(trialDir: string): Promise<number | un
   }
 }
 
+/** Batches of one full training of the trial's config: its epochs' train examples in batches of `batchSize`. */
+export async function fullTrainingBatches(trialDir: string, batchSize: number): Promise<number | undefined> {
+  try {
+    const metrics = JSON.parse(await readFile(path.join(trialDir, 'full', METRICS_FILE), 'utf8')) as {
+      epochs: { trainExamples: number }[];
+    };
+    return metrics.epochs.reduce((sum, epoch) => sum + Math.ceil(epoch.trainExamples / batchSize), 0);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The selection stage's wall time (undefined before it finished). */
 export async function selectionSeconds(trialDir: string): Promise<number | undefined> {
   try {
