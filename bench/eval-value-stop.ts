@@ -23,7 +23,7 @@ import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { smallDataSection } from './eval-small-data.js';
 import { configWithData, mean, sweep, trialTimes, type EvalSettings } from './eval-sweeps.js';
 import { spliceMarkedSection } from './marked-section.js';
-import { keptGroupNames, recovery } from './recovery.js';
+import { plantedCounts } from './recovery.js';
 
 /** The marked section of EVALUATION.md this module writes. */
 export const VALUE_STOP_SECTION = 'eval:value-stop';
@@ -46,15 +46,7 @@ const kb = (bytes: number) => `${(bytes / 1000).toFixed(1)} KB`;
 const list = (values: readonly number[], digits: number) =>
   `${mean(values).toFixed(digits)} (${values.map((v) => v.toFixed(digits)).join(', ')})`;
 
-/** Noise groups (pure and numeric noise) and second copies of a redundant set among the kept groups. */
-export function plantedCounts(truth: GroundTruth, row: TrialRow): { noise: number; copies: number } {
-  const kept = keptGroupNames(row.kept_groups);
-  const noise = [...truth.roles.noise, ...truth.roles.numeric_noise];
-  return {
-    noise: kept.filter((group) => noise.includes(group)).length,
-    copies: recovery(truth, kept).redundant,
-  };
-}
+export { plantedCounts } from './recovery.js';
 
 async function targetLines(target: Target, settings: EvalSettings): Promise<string[]> {
   const { config, file } = await configWithData(target.config, settings, target.name);

@@ -15,6 +15,7 @@
  * - For each equally informative pair, whether its cheaper and its costlier member is kept.
  */
 import type { GroundTruth } from '../src/data/synthetic.js';
+import type { TrialRow } from '../src/experiment/sweep-results.js';
 
 export interface Recovery {
   readonly kept: number;
@@ -80,4 +81,19 @@ export function recovery(truth: GroundTruth, keptInOrder: readonly string[]): Re
 /** Group names of a results row's `kept_groups` (`group:dim;…`, in selection order). */
 export function keptGroupNames(keptGroups: string): string[] {
   return keptGroups === '' ? [] : keptGroups.split(';').map((entry) => entry.split(':')[0]);
+}
+
+/** Noise groups (pure and numeric noise) and second copies of a redundant set among the kept groups. */
+export function plantedCounts(truth: GroundTruth, row: TrialRow): { noise: number; copies: number } {
+  const kept = keptGroupNames(row.kept_groups);
+  return {
+    noise: noiseKept(truth, row).length,
+    copies: recovery(truth, kept).redundant,
+  };
+}
+
+/** The noise groups (pure and numeric noise) among a row's kept groups, in selection order. */
+export function noiseKept(truth: GroundTruth, row: TrialRow): string[] {
+  const noise = [...truth.roles.noise, ...truth.roles.numeric_noise];
+  return keptGroupNames(row.kept_groups).filter((group) => noise.includes(group));
 }

@@ -1,6 +1,6 @@
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sampleIndices, writeSample } from '../bench/eval-small-data.js';
+import { columnSpecs, sampleIndices, writeSample } from '../bench/eval-small-data.js';
 import { makeTempDir, type TempDir } from './support/tmp.js';
 import { plantedCounts } from '../bench/eval-value-stop.js';
 import type { GroundTruth } from '../src/data/synthetic.js';
@@ -35,6 +35,34 @@ describe('the small-data subsample', () => {
     await writeSample(table, 1, file, 10);
     const read = await parquetReadObjects({ file: await asyncBufferFromFile(file) });
     expect(read).toEqual(sampleIndices(50, 10, 1).map((i) => table[i]));
+  });
+
+  it("keeps the source's schema: nullable, float, int64 and list columns", async () => {
+    const table = Array.from({ length: 30 }, (_, i) => ({
+      timestamp: BigInt(1_700_000_000 + i),
+      year: i % 4 === 0 ? null : 1990 + i,
+      weight: i % 3 === 0 ? null : i / 4,
+      tags: i % 5 === 0 ? [] : [i, i + 1],
+      genres: [`g${i % 3}`],
+      label: i % 2,
+    }));
+    const specs = [
+      { name: 'timestamp', type: 'int64', nullable: false },
+      { name: 'year', type: 'int32', nullable: true },
+      { name: 'weight', type: 'float32', nullable: true },
+      { name: 'tags', type: 'list<int32>', nullable: false },
+      { name: 'genres', type: 'list<string>', nullable: false },
+      { name: 'label', type: 'int32', nullable: false },
+    ] as const;
+    const source = tmp.file('source', 'interactions.parquet');
+    await writeSample(table, 0, source, 30, specs);
+    const read = await asyncBufferFromFile(source);
+    expect(columnSpecs((await parquetMetadataAsync(read)).schema)).toEqual(specs);
+    const file = tmp.file('sample', 'interactions.parquet');
+    await writeSample(await parquetReadObjects({ file: read }), 2, file, 8, specs);
+    const sample = await parquetReadObjects({ file: await asyncBufferFromFile(file) });
+    const expected = sampleIndices(30, 8, 2).map((i) => sampleIndices(30, 30, 0).map((j) => table[j])[i]);
+    expect(sample).toEqual(expected);
   });
 
   it('takes every row when asked for all and refuses more', () => {

@@ -261,6 +261,32 @@ describe.each(['onnxruntime', 'wasm', 'cpu'] as BackendName[])('two-tower model 
     }
   });
 
+  it('a step can update the gate logits alone or everything but them (selection.gate_data: valid)', () => {
+    const model = new TwoTowerModel(SMALL);
+    try {
+      model.gateMode = 'attention';
+      const batch = randomBatch(SMALL, 8, 4);
+      const kernel = () =>
+        model
+          .getWeights()
+          .find((w) => w.name === 'user/dense_0/kernel')!
+          .values.slice();
+      const logits = model.gateLogits();
+      const weights = kernel();
+      for (let i = 0; i < 3; i++) model.step(batch, { learningRate: 0.05, update: 'weights' });
+      expect(model.gateLogits()).toEqual(logits);
+      expect(kernel()).not.toEqual(weights);
+      const trained = kernel();
+      for (let i = 0; i < 3; i++) model.step(batch, { learningRate: 0.05, update: 'gates' });
+      expect(kernel()).toEqual(trained);
+      expect(model.gateLogits()).not.toEqual(logits);
+      expect(model.getOptimizerState().steps['gates/logits']).toBe(3);
+      expect(model.getOptimizerState().steps['user/dense_0/kernel']).toBe(3);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('learns a matching problem with the binary objective', () => {
     const ids = 8;
     const model = new TwoTowerModel(oneHotOptions(ids, { objective: 'binary' }));

@@ -182,6 +182,27 @@ describe('lemopt run', () => {
     await expect(stat(tmp.file('runs/killed/selection/checkpoint.ckpt'))).rejects.toThrow();
   });
 
+  it('resumes a selection whose gates learn from valid batches (selection.gate_data: valid) to the same picks', async () => {
+    const budgets = '{ memory: 30%, latency_us: 90% }';
+    const held = (output: string): RunConfig => {
+      const base = config(budgets, output, 'block');
+      return { ...base, selection: { ...base.selection, gate_data: 'valid' } };
+    };
+    const uninterrupted = await runSelection(held('runs/whole'));
+    expect(uninterrupted.manifest.selection_order.length).toBeGreaterThan(1);
+    const kill = new Error('killed');
+    await expect(
+      runSelection(held('runs/killed'), {
+        onProgress: (stage, done) => {
+          if (stage === 'selection' && done === 25) throw kill;
+        },
+      }),
+    ).rejects.toBe(kill);
+    const resumed = await runSelection(held('runs/killed'));
+    expect(resumed.manifest.selection_order).toEqual(uninterrupted.manifest.selection_order);
+    expect(resumed.manifest.metrics).toEqual(uninterrupted.manifest.metrics);
+  });
+
   it("caps a group at its configured dim: fewer block candidates, and the full model's cost at that dim", async () => {
     const groups = 'groups: [{ name: place, features: [u_region, u_occupation], dim: 4 }]';
     const result = await runSelection(config('{ memory: 50% }', 'runs/capped', 'block', groups));

@@ -281,6 +281,12 @@ const selectionSchema = z.strictObject({
    * much per batch, so a round of min_steps_per_round batches can separate the weights.
    */
   gate_learning_rate: z.number().positive().default(0.05),
+  /**
+   * sequential_attention: the batches the gate logits learn from during rounds: 'train' (the
+   * model's own batches) or 'valid' (a valid batch after each train batch; the model's
+   * weights then learn from train batches alone).
+   */
+  gate_data: z.enum(['train', 'valid']).default('train'),
   /** Multiply the unselected gates by their number (they sum to |U|, not 1). */
   mask_scale: z.boolean().default(false),
   /**

@@ -217,6 +217,7 @@ export function trainStep(
   objective: ObjectiveParts,
   train: RunConfig['train'],
   factor = 1,
+  update: 'all' | 'weights' = 'all',
 ): number {
   const inputs = store.forward(batch);
   const step = model.step(
@@ -227,7 +228,7 @@ export function trainStep(
       labels: batch.labels,
       itemFrequency: objective.itemFrequency?.(batch),
     },
-    { learningRate: train.learning_rate * factor, clipNorm: train.clip_norm },
+    { learningRate: train.learning_rate * factor, clipNorm: train.clip_norm, update },
   );
   // Before the tables are touched: a NaN would spread into every row it updates.
   if (!Number.isFinite(step.loss)) {
@@ -239,6 +240,22 @@ export function trainStep(
   store.backward(batch, step.userGrad, step.itemGrad);
   store.update(train.embedding_learning_rate * factor);
   return step.loss;
+}
+
+/** One update of the gate logits alone on `batch` (held-out rows): the tables and weights stay. */
+export function gateStep(
+  store: EmbeddingStore,
+  model: TwoTowerModel,
+  batch: Batch,
+  objective: ObjectiveParts,
+): number {
+  const inputs = store.forward(batch);
+  const labels = batch.labels;
+  const itemFrequency = objective.itemFrequency?.(batch);
+  return model.step(
+    { size: batch.numRows, user: inputs.user, item: inputs.item, labels, itemFrequency },
+    { update: 'gates' },
+  ).loss;
 }
 
 /**

@@ -110,6 +110,8 @@ export interface StepOptions {
   readonly learningRate?: number;
   /** Clip the dense gradients (weights and gate logits) to this global L2 norm. */
   readonly clipNorm?: number;
+  /** Which parameters the step updates: all (default), the gate logits alone, or all but them. */
+  readonly update?: 'all' | 'gates' | 'weights';
 }
 
 /** Options from the run config and the input layout the embedding side produces. */
@@ -317,8 +319,13 @@ export class TwoTowerModel {
   step(batch: Batch, options: StepOptions = {}): StepResult {
     const learningRate = options.learningRate ?? this.learningRate;
     const pass = this.pass(batch);
-    this.optimizer.apply(this.parameters, pass.variables, learningRate, options.clipNorm);
-    this.followBatchStats(pass.batchStats);
+    const update = options.update ?? 'all';
+    const variables =
+      update === 'all'
+        ? pass.variables
+        : new Map([...pass.variables].filter(([name]) => (name === GATE_LOGITS) === (update === 'gates')));
+    this.optimizer.apply(this.parameters, variables, learningRate, options.clipNorm);
+    if (update !== 'gates') this.followBatchStats(pass.batchStats);
     return { loss: pass.loss, userGrad: pass.userGrad, itemGrad: pass.itemGrad };
   }
 

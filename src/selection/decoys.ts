@@ -107,8 +107,8 @@ export class DecoyMaker {
   }
 
   /** The batch with its decoys appended (the same batch and step give the same decoys). */
-  augment(batch: Batch, step: number): Batch {
-    this.observe(batch);
+  augment(batch: Batch, step: number, observe = true): Batch {
+    if (observe) this.observe(batch);
     const decoys = new Array<Batch['features'][number]>(batch.features.length);
     const random = new Random(this.seed, `decoys-${step}`);
     const keys = this.sample

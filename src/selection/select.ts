@@ -304,7 +304,7 @@ async function attentionSelection(
       const round = await pickByScores(picker, learner.gateValues(), hooks);
       return finish({ order: round.picks, rounds: [round], steps: learner.steps, plan });
     }
-    const rounds = await resumeRounds(learner, picker, checkpoint);
+    const rounds = await resumeRounds(learner, picker, checkpoint, plan.warmupSteps);
     for (const round of rounds) await hooks.onRound?.(round, picker.candidates);
     await sequentialAttention(learner, picker, plan, {
       completedRounds: rounds.length,
@@ -328,6 +328,7 @@ async function resumeRounds(
   learner: TwoTowerLearner,
   picker: Picker,
   checkpoint: SelectionCheckpoint | undefined,
+  warmupSteps: number,
 ): Promise<SelectionRound[]> {
   if (!checkpoint) return [];
   const saved = await readCheckpoint<SelectionProgress>(checkpoint.file);
@@ -336,6 +337,7 @@ async function resumeRounds(
     for (const pick of round.picks) picker.add(pick.candidate, pick.weight);
     if (round.valueStop) picker.stopOnValue();
   }
-  await learner.resume(saved.state, saved.progress.steps);
+  // A checkpoint follows a round: every step past the warm-up was an attention step.
+  await learner.resume(saved.state, saved.progress.steps, saved.progress.steps - warmupSteps);
   return [...saved.progress.rounds];
 }

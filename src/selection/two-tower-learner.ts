@@ -6,11 +6,18 @@
 import type { RunConfig } from '../config/schema.js';
 import { batches, prefetch, type Batch } from '../data/batcher.js';
 import type { PreparedDataset } from '../data/dataset.js';
-import { TRAIN } from '../data/split.js';
+import { TRAIN, VALID } from '../data/split.js';
 import { vocabularySizes } from '../embedding/layout.js';
 import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
 import type { TrainingState } from '../model/checkpoint.js';
-import { objectiveParts, restore, trainingState, trainStep, type ObjectiveParts } from '../model/trainer.js';
+import {
+  gateStep,
+  objectiveParts,
+  restore,
+  trainingState,
+  trainStep,
+  type ObjectiveParts,
+} from '../model/trainer.js';
 import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
 import { columnCandidates, type Candidate } from './candidates.js';
 import { DecoyMaker, decoyLayout, valueFloors } from './decoys.js';
@@ -32,6 +39,8 @@ export class TwoTowerLearner implements GatedLearner {
   readonly model: TwoTowerModel;
   private readonly objective: ObjectiveParts;
   private readonly stream: AsyncIterator<Batch>;
+  /** Valid batches for the gate logits (selection.gate_data: valid); undefined otherwise. */
+  private readonly gateStream: AsyncIterator<Batch> | undefined;
   private stepsDone = 0;
   /** Appends decoys to the batches; undefined without decoys. */
   private readonly decoys: DecoyMaker | undefined;
@@ -66,6 +75,10 @@ export class TwoTowerLearner implements GatedLearner {
     });
     this.objective = objectiveParts(config, dataset);
     this.stream = trainBatchesForever(config, dataset)[Symbol.asyncIterator]();
+    this.gateStream =
+      config.selection.gate_data === 'valid'
+        ? trainBatchesForever(config, dataset, VALID)[Symbol.asyncIterator]()
+        : undefined;
   }
 
   get steps(): number {
@@ -79,7 +92,27 @@ export class TwoTowerLearner implements GatedLearner {
       const next = await this.stream.next();
       if (next.done) throw new Error('the train split has no rows');
       const batch = this.decoys ? this.decoys.augment(next.value, this.stepsDone) : next.value;
-      const loss = trainStep(this.store, this.model, batch, this.objective, this.config.train);
+      const held = mode === 'attention' ? this.gateStream : undefined;
+      const loss = trainStep(
+        this.store,
+        this.model,
+        batch,
+        this.objective,
+        this.config.train,
+        1,
+        held ? 'weights' : 'all',
+      );
+      if (held) {
+        const gates = await held.next();
+        if (gates.done) throw new Error('the valid split has no rows');
+        gateStep(
+          this.store,
+          this.model,
+          // Valid rows never join the decoys' sample (drawn from train rows).
+          this.decoys ? this.decoys.augment(gates.value, this.stepsDone, false) : gates.value,
+          this.objective,
+        );
+      }
       afterStep?.();
       this.stepsDone += 1;
       this.hooks.onStep?.(this.stepsDone, loss);
@@ -108,9 +141,14 @@ export class TwoTowerLearner implements GatedLearner {
     return trainingState(this.store, this.model);
   }
 
-  /** Resumes from a checkpoint taken after `steps` batches: its state, and the batch stream moved past them. */
-  async resume(state: TrainingState, steps: number): Promise<void> {
+  /** Resumes from a checkpoint taken after `steps` batches (`gateSteps` of them in rounds): its state, and the batch streams moved past them. */
+  async resume(state: TrainingState, steps: number, gateSteps = 0): Promise<void> {
     restore(this.store, this.model, state);
+    // The valid batches the gate logits learned from (selection.gate_data: valid), one per attention step.
+    for (let i = 0; this.gateStream && i < gateSteps; i++) {
+      const next = await this.gateStream.next();
+      if (next.done) throw new Error('the valid split has no rows');
+    }
     for (; this.stepsDone < steps; this.stepsDone++) {
       const next = await this.stream.next();
       if (next.done) throw new Error('the train split has no rows');
@@ -138,12 +176,16 @@ export class TwoTowerLearner implements GatedLearner {
 }
 
 /** Train batches, epoch after epoch, each epoch shuffled with its own seed. */
-async function* trainBatchesForever(config: RunConfig, dataset: PreparedDataset): AsyncGenerator<Batch> {
+async function* trainBatchesForever(
+  config: RunConfig,
+  dataset: PreparedDataset,
+  split: number = TRAIN,
+): AsyncGenerator<Batch> {
   const { train } = config;
   for (let epoch = 1; ; epoch++) {
     let any = false;
     const epochBatches = batches(dataset.encodedBatches(), {
-      split: TRAIN,
+      split,
       batchSize: train.batch_size,
       shuffleBuffer: train.shuffle_buffer,
       seed: (config.selection.seed + 1) * 7919 + epoch,
