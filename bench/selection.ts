@@ -197,7 +197,11 @@ interface ScalePoint {
   readonly result: SweepResult;
 }
 
-async function scalingTable(points: readonly ScalePoint[], budget: string, batchSize: number): Promise<string[]> {
+async function scalingTable(
+  points: readonly ScalePoint[],
+  budget: string,
+  batchSize: number,
+): Promise<string[]> {
   const lines = [
     `| candidates | configuration | one full training s | Sequential Attention selection s | x one full training | rounds / picks | batches trained: selection / full training | test AUC selected / full |`,
     '|---|---|---|---|---|---|---|---|',

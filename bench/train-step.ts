@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   await store.ready();
   const objective = objectiveParts(config, dataset);
   try {
-    for (let i = 0; i < WARMUP_STEPS; i++) trainStep(store, model, held[i % held.length], objective, config.train);
+    for (let i = 0; i < WARMUP_STEPS; i++)
+      trainStep(store, model, held[i % held.length], objective, config.train);
     let steps = 0;
     let examples = 0;
     const start = performance.now();

@@ -646,7 +646,9 @@ async function main(): Promise<void> {
     console.log(`| train step alone, 16 batches in memory | ${thousands(command.stepRate)} | 100% |`);
     const share = (rate: number): string => `${((100 * rate) / command.stepRate).toFixed(0)}%`;
     command.epochRates.forEach((rate, i) =>
-      console.log(`| \`lemopt train\`, fresh run folder, epoch ${i + 1} | ${thousands(rate)} | ${share(rate)} |`),
+      console.log(
+        `| \`lemopt train\`, fresh run folder, epoch ${i + 1} | ${thousands(rate)} | ${share(rate)} |`,
+      ),
     );
     console.log(
       `| \`lemopt train\`, all epochs together | ${thousands(command.overallRate)} | ${share(command.overallRate)} |`,
