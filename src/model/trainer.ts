@@ -13,7 +13,7 @@ import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/stor
 import { binaryMetrics, primaryMetric, type EvalMetrics } from './metrics.js';
 import { buildCatalogue, modelEmbedder, rankCatalogue, type Catalogue } from './retrieval.js';
 import { learningRateFactor } from './schedule.js';
-import { TwoTowerModel } from './two-tower.js';
+import { TwoTowerModel, type StepOptions } from './two-tower.js';
 import { readCheckpoint, writeCheckpoint, type TrainingState } from './checkpoint.js';
 import { LemoptError } from '../util/errors.js';
 
@@ -209,7 +209,11 @@ export function disposeTrained(trained: TrainedModel): void {
   trained.store.dispose();
 }
 
-/** One training batch: gather, dense step, scatter and update the touched rows. Returns the batch's loss. */
+/**
+ * One training batch: gather, dense step, scatter and update the touched rows. Returns the
+ * batch's loss. `update` (see StepOptions): 'weights' leaves the gate logits as they are;
+ * 'gates' updates them alone, for held-out rows: the tables and weights stay.
+ */
 export function trainStep(
   store: EmbeddingStore,
   model: TwoTowerModel,
@@ -217,7 +221,7 @@ export function trainStep(
   objective: ObjectiveParts,
   train: RunConfig['train'],
   factor = 1,
-  update: 'all' | 'weights' = 'all',
+  update: StepOptions['update'] = 'all',
 ): number {
   const inputs = store.forward(batch);
   const step = model.step(
@@ -237,25 +241,10 @@ export function trainStep(
         '(lower train.learning_rate or train.embedding_learning_rate, or set train.clip_norm)',
     );
   }
+  if (update === 'gates') return step.loss;
   store.backward(batch, step.userGrad, step.itemGrad);
   store.update(train.embedding_learning_rate * factor);
   return step.loss;
-}
-
-/** One update of the gate logits alone on `batch` (held-out rows): the tables and weights stay. */
-export function gateStep(
-  store: EmbeddingStore,
-  model: TwoTowerModel,
-  batch: Batch,
-  objective: ObjectiveParts,
-): number {
-  const inputs = store.forward(batch);
-  const labels = batch.labels;
-  const itemFrequency = objective.itemFrequency?.(batch);
-  return model.step(
-    { size: batch.numRows, user: inputs.user, item: inputs.item, labels, itemFrequency },
-    { update: 'gates' },
-  ).loss;
 }
 
 /**

@@ -10,14 +10,7 @@ import { TRAIN, VALID } from '../data/split.js';
 import { vocabularySizes } from '../embedding/layout.js';
 import { embeddingStoreFromConfig, type EmbeddingStore } from '../embedding/store.js';
 import type { TrainingState } from '../model/checkpoint.js';
-import {
-  gateStep,
-  objectiveParts,
-  restore,
-  trainingState,
-  trainStep,
-  type ObjectiveParts,
-} from '../model/trainer.js';
+import { objectiveParts, restore, trainingState, trainStep, type ObjectiveParts } from '../model/trainer.js';
 import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
 import { columnCandidates, type Candidate } from './candidates.js';
 import { DecoyMaker, decoyLayout, valueFloors } from './decoys.js';
@@ -105,12 +98,15 @@ export class TwoTowerLearner implements GatedLearner {
       if (held) {
         const gates = await held.next();
         if (gates.done) throw new Error('the valid split has no rows');
-        gateStep(
+        trainStep(
           this.store,
           this.model,
           // Valid rows never join the decoys' sample (drawn from train rows).
           this.decoys ? this.decoys.augment(gates.value, this.stepsDone, false) : gates.value,
           this.objective,
+          this.config.train,
+          1,
+          'gates',
         );
       }
       afterStep?.();
