@@ -10,7 +10,7 @@
  * Env: LEMOPT_SMALL_DATA_SAMPLES (default 5), LEMOPT_SMALL_DATA_DATASETS (comma-separated:
  * movielens-1m, movielens-100k, quickstart; default all) and the eval's own.
  */
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type SchemaElement } from 'hyparquet';
@@ -27,7 +27,14 @@ import {
 } from '../src/data/synthetic.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { Random } from '../src/util/random.js';
-import { configWithData, mean, sweep, trialTimes, type EvalSettings } from './eval-sweeps.js';
+import {
+  configWithData,
+  mean,
+  runSectionAlone,
+  sweep,
+  trialTimes,
+  type EvalSettings,
+} from './eval-sweeps.js';
 import { spliceMarkedSection } from './marked-section.js';
 import { noiseKept } from './recovery.js';
 
@@ -256,23 +263,4 @@ async function smallDataBody(settings: EvalSettings): Promise<string> {
   return lines.join('\n');
 }
 
-/** Run directly: replaces only this subsection of EVALUATION.md (or appends it). */
-async function main(): Promise<void> {
-  const settings: EvalSettings = {
-    datasets: process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets'),
-    evalDir: path.resolve(process.env.LEMOPT_EVAL_DIR ?? path.join('runs', 'eval')),
-    workers: Number(process.env.LEMOPT_EVAL_WORKERS ?? os.availableParallelism()),
-    seeds: [],
-  };
-  const body = await smallDataBody(settings);
-  const document = await readFile('EVALUATION.md', 'utf8').catch(() => '');
-  await writeFile('EVALUATION.md', spliceMarkedSection(document, SMALL_DATA_SECTION, body));
-  console.log('eval-small-data: wrote its subsection of EVALUATION.md');
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runSectionAlone(import.meta.url, SMALL_DATA_SECTION, smallDataBody);

@@ -2,7 +2,8 @@
  * What the issue-14 sections of EVALUATION.md share (eval-value-stop.ts, eval-small-data.ts):
  * the converted datasets, one local sweep, and the per-trial times of a sweep's rows.
  */
-import { access } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import type { RunConfig } from '../src/config/schema.js';
@@ -10,6 +11,7 @@ import { CONVERTERS, type DatasetName } from '../src/data/convert/movielens.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { runSweep } from '../src/experiment/sweep.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
+import { spliceMarkedSection } from './marked-section.js';
 import { fullTrainingSeconds, selectionSeconds } from './trial-times.js';
 
 export interface EvalSettings {
@@ -19,6 +21,38 @@ export interface EvalSettings {
   readonly evalDir: string;
   readonly workers: number;
   readonly seeds: readonly number[];
+}
+
+/** What `npm run eval` reads from the environment: LEMOPT_DATASETS, LEMOPT_EVAL_DIR, LEMOPT_EVAL_WORKERS, LEMOPT_EVAL_SEEDS. */
+export function evalSettingsFromEnv(): EvalSettings {
+  return {
+    datasets: process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets'),
+    evalDir: path.resolve(process.env.LEMOPT_EVAL_DIR ?? path.join('runs', 'eval')),
+    workers: Number(process.env.LEMOPT_EVAL_WORKERS ?? os.availableParallelism()),
+    seeds: Array.from({ length: Number(process.env.LEMOPT_EVAL_SEEDS ?? 3) }, (_, i) => i),
+  };
+}
+
+/**
+ * A section generator run on its own (when `moduleUrl` is the script node started):
+ * replaces only its marked section of EVALUATION.md, or appends it.
+ */
+export function runSectionAlone(
+  moduleUrl: string,
+  section: string,
+  body: (settings: EvalSettings) => Promise<string>,
+): void {
+  if (moduleUrl !== `file://${process.argv[1]}`) return;
+  const write = async (): Promise<void> => {
+    const text = await body(evalSettingsFromEnv());
+    const document = await readFile('EVALUATION.md', 'utf8').catch(() => '');
+    await writeFile('EVALUATION.md', spliceMarkedSection(document, section, text));
+    console.log(`${path.basename(process.argv[1])}: wrote its section (${section}) of EVALUATION.md`);
+  };
+  write().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
 }
 
 export const mean = (values: readonly number[]) =>

@@ -12,7 +12,7 @@
  * directly: `node dist/bench/eval-value-stop.js`). Env: LEMOPT_VALUE_STOP_DATASETS
  * (comma-separated: movielens-100k, movielens-1m, quickstart) and the eval's own.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunConfig } from '../src/config/schema.js';
@@ -21,8 +21,14 @@ import type { GroundTruth } from '../src/data/synthetic.js';
 import { MANIFEST_FILE, readManifest } from '../src/experiment/manifest.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { smallDataSection } from './eval-small-data.js';
-import { configWithData, mean, sweep, trialTimes, type EvalSettings } from './eval-sweeps.js';
-import { spliceMarkedSection } from './marked-section.js';
+import {
+  configWithData,
+  mean,
+  runSectionAlone,
+  sweep,
+  trialTimes,
+  type EvalSettings,
+} from './eval-sweeps.js';
 import { plantedCounts } from './recovery.js';
 
 /** The marked section of EVALUATION.md this module writes. */
@@ -131,23 +137,4 @@ export async function valueStopSection(settings: EvalSettings): Promise<string> 
   return lines.join('\n');
 }
 
-/** Run directly: replaces only this section of EVALUATION.md. */
-async function main(): Promise<void> {
-  const settings: EvalSettings = {
-    datasets: process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets'),
-    evalDir: path.resolve(process.env.LEMOPT_EVAL_DIR ?? path.join('runs', 'eval')),
-    workers: Number(process.env.LEMOPT_EVAL_WORKERS ?? os.availableParallelism()),
-    seeds: Array.from({ length: Number(process.env.LEMOPT_EVAL_SEEDS ?? 3) }, (_, i) => i),
-  };
-  const body = await valueStopSection(settings);
-  const document = await readFile('EVALUATION.md', 'utf8').catch(() => '');
-  await writeFile('EVALUATION.md', spliceMarkedSection(document, VALUE_STOP_SECTION, body));
-  console.log('eval-value-stop: wrote its section of EVALUATION.md');
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runSectionAlone(import.meta.url, VALUE_STOP_SECTION, valueStopSection);

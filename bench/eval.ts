@@ -27,15 +27,13 @@ import { runSweep } from '../src/experiment/sweep.js';
 import type { TrialRow } from '../src/experiment/sweep-results.js';
 import { selectBackend } from '../src/model/backend.js';
 import { exportSection } from './eval-export.js';
+import { evalSettingsFromEnv } from './eval-sweeps.js';
 import { VALUE_STOP_SECTION, valueStopSection } from './eval-value-stop.js';
 import { markedSection, SELECTION_SECTION, spliceMarkedSection } from './marked-section.js';
 import { fullTrainingSeconds, selectionSeconds } from './trial-times.js';
 
-const DATASETS = process.env.LEMOPT_DATASETS ?? path.resolve('..', 'shared', 'datasets');
-const EVAL_DIR = path.resolve(process.env.LEMOPT_EVAL_DIR ?? path.join('runs', 'eval'));
+const { datasets: DATASETS, evalDir: EVAL_DIR, workers: WORKERS, seeds: SEEDS } = evalSettingsFromEnv();
 const ONLY = process.env.LEMOPT_EVAL_ONLY?.split(',');
-const WORKERS = Number(process.env.LEMOPT_EVAL_WORKERS ?? os.availableParallelism());
-const SEEDS = Array.from({ length: Number(process.env.LEMOPT_EVAL_SEEDS ?? 3) }, (_, i) => i);
 const BUDGETS = ['10%', '25%', '50%'];
 const NOTES_FILE = path.join('bench', 'evaluation-notes.md');
 const ALL_METHODS: RunConfig['selection']['method'][] = [
@@ -96,7 +94,7 @@ async function evaluateRecommender(dataset: Recommender): Promise<string[]> {
   );
   const sweepConfig: RunConfig = {
     ...config,
-    sweep: { memory: BUDGETS, methods, seeds: SEEDS },
+    sweep: { memory: BUDGETS, methods, seeds: [...SEEDS] },
     output: { dir: path.join(EVAL_DIR, dataset.name) },
   };
   const started = performance.now();
