@@ -41,13 +41,15 @@ export async function measureTrainCommand(
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lemopt-bench-train-'));
   try {
     await generateSynthetic({ outDir: dir });
-    const copy = await writeConfigCopy(configFile, path.join(dir, SYNTHETIC_DATA_FILE), dir);
+    const source = path.join(dir, SYNTHETIC_DATA_FILE);
+    const stepConfig = await writeConfigCopy(configFile, source, path.join(dir, 'step'));
     // Both in fresh processes, alternately, ROUNDS times: the best of each (the host's speed drifts).
     let stepRate = 0;
     let best: { epochs: EpochReport[]; wallSeconds: number; overallRate: number } | undefined;
     for (let round = 0; round < ROUNDS; round++) {
-      stepRate = Math.max(stepRate, await runStepAlone(copy, seconds, backend));
-      const command = await runCommand(copy, path.join(dir, `command-${round}`), backend);
+      stepRate = Math.max(stepRate, await runStepAlone(stepConfig, seconds, backend));
+      const runDir = path.join(dir, `command-${round}`);
+      const command = await runCommand(await writeConfigCopy(configFile, source, runDir), runDir, backend);
       const examples = command.epochs.reduce((sum, epoch) => sum + epoch.trainExamples, 0);
       const epochSeconds = command.epochs.reduce((sum, epoch) => sum + epoch.seconds, 0);
       const overallRate = examples / epochSeconds;
@@ -65,11 +67,17 @@ export async function measureTrainCommand(
   }
 }
 
-/** A copy of the config, in `dir`, that reads `source` (its output.dir is set per command run). */
-async function writeConfigCopy(configFile: string, source: string, dir: string): Promise<string> {
-  const raw = parse(await readFile(configFile, 'utf8')) as { data: Record<string, unknown> };
-  const copy = path.join(dir, 'config.yaml');
-  await writeFile(copy, stringify({ ...raw, data: { ...raw.data, source } }));
+/** A copy of the config, `runDir`.yaml, that reads `source` and writes its run folder to `runDir`. */
+async function writeConfigCopy(configFile: string, source: string, runDir: string): Promise<string> {
+  const raw = parse(await readFile(configFile, 'utf8')) as {
+    data: Record<string, unknown>;
+    output?: Record<string, unknown>;
+  };
+  const copy = `${runDir}.yaml`;
+  await writeFile(
+    copy,
+    stringify({ ...raw, data: { ...raw.data, source }, output: { ...raw.output, dir: runDir } }),
+  );
   return copy;
 }
 
@@ -87,17 +95,14 @@ function run(args: readonly string[]): Promise<string> {
   );
 }
 
-/** `lemopt train CONFIG` writing its run folder to `runDir`. */
+/** `lemopt train CONFIG`, whose run folder is `runDir`. */
 async function runCommand(
   config: string,
   runDir: string,
   backend: string,
 ): Promise<{ epochs: EpochReport[]; wallSeconds: number }> {
-  const raw = parse(await readFile(config, 'utf8')) as { output?: Record<string, unknown> };
-  const copy = `${runDir}.yaml`;
-  await writeFile(copy, stringify({ ...raw, output: { ...raw.output, dir: runDir } }));
   const started = performance.now();
-  await run([MAIN, 'train', copy, '--backend', backend, '--quiet']);
+  await run([MAIN, 'train', config, '--backend', backend, '--quiet']);
   const wallSeconds = (performance.now() - started) / 1000;
   const metrics = JSON.parse(await readFile(path.join(runDir, METRICS_FILE), 'utf8')) as {
     epochs: EpochReport[];
