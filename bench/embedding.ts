@@ -27,6 +27,7 @@ import { allocateTable } from '../src/embedding/table-state.js';
 import { arrayAllocator } from '../src/embedding/typed-memory.js';
 import { WorkerShard } from '../src/embedding/worker-shard.js';
 import { Random } from '../src/util/random.js';
+import { median } from '../src/util/statistics.js';
 
 const VOCABULARIES = [10, 100, 1_000, 5_000, 10_000, 30_000, 60_000, 100_000];
 const LEARNING_RATES: Record<SparseOptimizerKind, number> = { sgd: 0.05, adagrad: 0.05, adam: 0.001 };
@@ -187,11 +188,6 @@ async function measure(
     updateMs: median(update),
     workerTables,
   };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1];
 }
 
 /** Median µs of `run` over `count` calls after as many untimed ones. */

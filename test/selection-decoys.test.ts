@@ -1,6 +1,6 @@
 /**
  * The pieces of the value stop and of a bounded selection run, on fixed inputs: decoys
- * (layout, values, floors), the picker's value floors, gates that leave the softmax, and
+ * (layout, values, floors, copies), the picker's value floors and copies, gates that leave the softmax, and
  * the selection plan's length.
  */
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,14 @@ import { resolveFeatureLayout } from '../src/data/features.js';
 import { Gates } from '../src/model/gates.js';
 import { enumerateCandidates } from '../src/selection/candidates.js';
 import { CostModel } from '../src/selection/cost-model.js';
-import { DECOY_PREFIX, DecoyMaker, decoyLayout, valueFloors } from '../src/selection/decoys.js';
+import {
+  copyClasses,
+  DECOY_PREFIX,
+  DecoyMaker,
+  decoyLayout,
+  VALUE_STOP_ALPHA,
+  valueFloor,
+} from '../src/selection/decoys.js';
 import { Picker } from '../src/selection/picker.js';
 import { selectionPlan } from '../src/selection/select.js';
 import { specOf } from './support/embedding-spec.js';
@@ -109,21 +116,35 @@ describe('decoys', () => {
     expect(Array.from(again.features[3].ids)).toEqual(Array.from(decoyId));
   });
 
-  it('floors each candidate at the largest decoy weight of a group no larger', () => {
-    const spec = specOf(
-      [
-        { name: 'small', tower: 'user', vocab: [5] },
-        { name: 'large', tower: 'user', vocab: [500] },
-        { name: 'mid', tower: 'item', vocab: [50] },
-      ],
-      4,
-      4,
+  it('floors a round where the decoys’ upper tail, taken as exponential, leaves alpha over the competitors', () => {
+    // Log weights 0, 0, 0, 1, 3: median 0, mean excess above it 2.
+    const weights = [0, 0, 0, 1, 3].map(Math.exp);
+    const floor = (competing: number) => Math.log(valueFloor(weights, competing));
+    expect(floor(5)).toBeCloseTo(2 * Math.log(5 / (2 * VALUE_STOP_ALPHA)), 5);
+    // More candidates competing, a higher floor: the best of more worthless ones weighs more.
+    expect(floor(20)).toBeGreaterThan(floor(5));
+    // Above the largest decoy once several compete (the largest alone lets one of m through m/(m+n) of the time).
+    expect(floor(5)).toBeGreaterThan(3);
+    // Decoys all alike: the floor is their weight.
+    expect(valueFloor([0.1, 0.1, 0.1], 8)).toBeCloseTo(0.1, 6);
+  });
+
+  it('finds exact copies: the same partition of the rows under other ids, in the same tower', () => {
+    const rows = 40;
+    const keysOf = (value: (row: number) => number) =>
+      Uint32Array.from({ length: rows }, (_, row) => value(row));
+    const region = keysOf((row) => row % 4);
+    const market = keysOf((row) => 100 + (((row % 4) * 7) % 4)); // region relabelled
+    const coarser = keysOf((row) => row % 2); // a function of region, not a copy
+    const other = keysOf((row) => Math.floor(row / 10)); // 4 values, another partition
+    const itemTwin = keysOf((row) => 50 + (row % 4)); // region's partition, other tower
+    const unique = keysOf((row) => row); // every value once: no evidence
+    const uniqueToo = keysOf((row) => 1000 + row);
+    const classes = copyClasses(
+      ['user', 'user', 'user', 'user', 'item', 'user', 'user'],
+      [region, market, coarser, other, itemTwin, unique, uniqueToo],
     );
-    const candidates = enumerateCandidates(spec, 'group');
-    const rows = (c: (typeof candidates)[number]) => spec.tables[c.table].rows;
-    // small sees its own decoy; mid, small's and its own; large, all three.
-    const floors = valueFloors(candidates, rows, [0.1, 0.3, 0.2]);
-    expect(Array.from(floors, (floor) => Number(floor.toFixed(6)))).toEqual([0.1, 0.3, 0.2]);
+    expect(Array.from(classes)).toEqual([0, 0, 2, 3, 4, 5, 6]);
   });
 });
 
@@ -147,6 +168,14 @@ describe('the picker with value floors', () => {
     expect(picker.done()).toBe(true);
     expect(picker.stopReason()).toBe('value');
     expect(picker.coverTowers(scores).map((pick) => pick.name)).toEqual(['item_a']);
+  });
+
+  it('never picks an exact copy of a kept table, and ends on value when only copies are left', () => {
+    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
+    // user_b is a copy of user_a (class 0).
+    const { picks } = picker.pickExplained([0.5, 0.45, 0.2], 3, [0.1, 0.1, 0.1], [0, 0, 2]);
+    expect(picks.map((pick) => pick.name)).toEqual(['user_a', 'item_a']);
+    expect(picker.stopReason()).toBe('value');
   });
 
   it('without floors picks on until the budget', () => {

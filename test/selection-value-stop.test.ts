@@ -1,8 +1,10 @@
 /**
- * The value stop (selection.stop: decoys) on the planted structure of the synthetic
- * dataset: under budgets that hold the noise groups and both copies of each copied pair,
- * selection ends before most of them, over several seeds, and the model retrained on what
- * it kept tests close to the budget-only selection's.
+ * The value stop (selection.stop: decoys) on the planted structure of the embedded dataset
+ * at its own size (200,000 rows, the quickstart's model): under budgets that hold the noise
+ * groups and both copies of each copied pair, selection keeps none of them over several
+ * seeds, and the model retrained on what it kept tests as well as the budget-only
+ * selection's. (On a fifth of the rows the rounds see too little data to tell weak signals
+ * from decoys, and the stop comes after 2-5 picks: README, "What the value stop does".)
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +31,8 @@ function config(stop: string, memory: string, seed: number): RunConfig {
   const yaml = `
 ${dataSection()}
 features:${PLANTED_ATTRIBUTES}
-model: { embedding_dim: 8, user_tower: [32, 16], item_tower: [32, 16], backend: onnxruntime }
-train: { batch_size: 512, epochs: 2, seed: ${seed} }
+model: { embedding_dim: 16, user_tower: [64, 32], item_tower: [64, 32], backend: onnxruntime }
+train: { batch_size: 1024, epochs: 3, seed: ${seed} }
 selection: { method: sequential_attention, stop: ${stop}, seed: ${seed}, budgets: { memory: '${memory}' } }
 `;
   return parseConfig(yaml, tmp.file('config.yaml')).config;
@@ -64,7 +66,7 @@ async function trial(cfg: RunConfig): Promise<Trial> {
 
 beforeAll(async () => {
   tmp = await makeTempDir('lemopt-value-stop-');
-  await generateSynthetic({ outDir: tmp.file('data'), rows: 40_000, seed: 7 });
+  await generateSynthetic({ outDir: tmp.file('data'), seed: 7 });
   roles = (
     JSON.parse(await readFile(tmp.file('data', SYNTHETIC_TRUTH_FILE), 'utf8')) as {
       columns: Record<string, { role: string; copy_of: string | null }>;
@@ -76,7 +78,7 @@ afterAll(() => tmp.remove());
 
 describe('the value stop on planted structure', () => {
   for (const memory of ['25%', '50%']) {
-    it(`keeps fewer noise groups and redundant copies than budget-only at ${memory} memory`, async () => {
+    it(`keeps no noise group or second copy at ${memory} memory, at budget-only's test AUC`, async () => {
       const withStop: Trial[] = [];
       const budgetOnly: Trial[] = [];
       for (const seed of SEEDS) {
@@ -102,11 +104,11 @@ describe('the value stop on planted structure', () => {
       for (const { stop } of withStop) expect(stop).toBe('value');
       // The budget holds the worthless groups: budget-only selection keeps several in every seed.
       for (const { kept } of budgetOnly) expect(worthless(kept).length).toBeGreaterThanOrEqual(3);
-      // The value stop keeps at most two thirds as many, over the seeds (about half in the runs so far).
-      expect(3 * total(withStop)).toBeLessThanOrEqual(2 * total(budgetOnly));
-      // Test AUC: the mean over seeds within 0.02 of budget-only's (it gives up weak signals too: README).
+      // The value stop keeps at most one over the seeds (none in the runs so far).
+      expect(total(withStop)).toBeLessThanOrEqual(1);
+      // Test AUC: the mean over seeds within 0.005 of budget-only's (-0.002 and +0.0003 so far).
       const mean = (trials: Trial[]) => trials.reduce((sum, t) => sum + t.auc, 0) / trials.length;
-      expect(mean(withStop)).toBeGreaterThan(mean(budgetOnly) - 0.02);
-    }, 120_000);
+      expect(mean(withStop)).toBeGreaterThan(mean(budgetOnly) - 0.005);
+    }, 400_000);
   }
 });

@@ -293,7 +293,9 @@ const selectionSchema = z.strictObject({
    * sequential_attention: stop when what is left is worth no more than noise. 'decoys'
    * trains a decoy beside every candidate (its group's values given to other users or
    * items; never picked or exported) and ends selection at the first round where no
-   * affordable candidate weighs more than every decoy of a group no larger than its own.
+   * affordable candidate weighs more than the value floor, the weight that the best of that
+   * many worthless candidates would rarely exceed, estimated from the decoys' weights; it
+   * never picks an exact copy (other ids, same values) of a kept group.
    * 'budget': stop only when nothing fits (or at max_candidates).
    */
   stop: z.enum(['decoys', 'budget']).default('budget'),

@@ -33,6 +33,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { LemoptError, errorMessage } from '../util/errors.js';
 import { Random } from '../util/random.js';
 import { openRunFolder } from './run-folder.js';
+import { median } from '../util/statistics.js';
 
 /** Default name of the latency file in the run folder. */
 export const LATENCY_FILE = 'latency.json';
@@ -169,12 +170,6 @@ function timeInference(
 function infer(store: EmbeddingStore, model: TwoTowerModel, batch: Batch): void {
   const inputs = store.forward(batch);
   model.predict({ size: batch.numRows, user: inputs.user, item: inputs.item });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** The options that are set, so undefined ones leave the defaults in place. */

@@ -77,7 +77,7 @@ export interface SelectionStop {
   /**
    * budget_full: no unselected candidate fits what is left of the budgets; all_selected:
    * every candidate is kept; max_candidates: selection.max_candidates picks were made;
-   * value: no affordable candidate weighed more than the best decoy (selection.stop: decoys).
+   * value: no affordable candidate weighed more than the value floor set by the decoys (selection.stop: decoys).
    */
   readonly reason: 'budget_full' | 'all_selected' | 'max_candidates' | 'value';
   /** Each budget minus the selected model's predicted cost. */

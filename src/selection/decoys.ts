@@ -6,16 +6,18 @@
  * what a candidate worth nothing scores on this data. Decoys share the
  * softmax with the real candidates, cost nothing and are never picked or exported.
  *
- * A candidate's value floor is the largest weight of the decoys of groups no larger than
- * its own (embedding rows): a decoy that large can fit the training data as well by
- * memorising entities, so a candidate must weigh more than every such decoy to show it is
- * worth more than its size. A round whose affordable candidates all weigh no more than
- * their floors ends selection.
+ * A round's value floor (valueFloor) is the weight that a candidate worth no more than a
+ * decoy would exceed only rarely, given how many candidates compete: the decoys' weights
+ * are the null distribution. A round whose affordable candidates all weigh no more than
+ * the floor ends selection. The sample that decoys draw from also shows which groups are
+ * exact copies of others (copyClasses): the same values under other ids add parameters,
+ * not information, so the value stop never picks a copy of a kept group.
  */
 import { concatBatches, takeRows, type Batch } from '../data/batch-rows.js';
 import type { FeatureLayout } from '../data/features.js';
 import type { Tower } from '../embedding/layout.js';
 import { hashInt, mix32, Random } from '../util/random.js';
+import { median } from '../util/statistics.js';
 import type { Candidate } from './candidates.js';
 
 /** Decoy groups and features are named after their real one with this prefix (never a valid config name). */
@@ -62,19 +64,26 @@ export function decoyLayout(
   return { layout: { features, groups }, vocabularySizes: sizes, candidates: [...candidates, ...decoys] };
 }
 
-/** Per candidate, its value floor (module comment): the largest weight of a decoy of a group with no more rows. */
-export function valueFloors(
-  candidates: readonly Candidate[],
-  rows: (candidate: Candidate) => number,
-  decoyWeights: ArrayLike<number>,
-): Float32Array {
-  return Float32Array.from(candidates, (candidate) => {
-    let floor = -Infinity;
-    candidates.forEach((other, j) => {
-      if (rows(other) <= rows(candidate)) floor = Math.max(floor, decoyWeights[j]);
-    });
-    return floor;
-  });
+/** Chance that a round with only worthless candidates left picks one anyway (valueFloor). */
+export const VALUE_STOP_ALPHA = 0.1;
+
+/**
+ * The value floor of a round: the weight that a candidate worth no more than a decoy
+ * exceeds with probability VALUE_STOP_ALPHA / `competing` (so that, with `competing`
+ * candidates in the softmax, a round of worthless ones picks one with probability about
+ * VALUE_STOP_ALPHA). The decoys' log weights are the null distribution; its upper tail is
+ * taken as exponential above the median, its scale the mean excess of the decoys above
+ * it: P(log weight > median + x) = exp(-x / scale) / 2. The largest decoy alone would be
+ * exceeded by one of m worthless candidates with probability m / (m + decoys), most
+ * rounds when many are left.
+ */
+export function valueFloor(decoyWeights: ArrayLike<number>, competing: number): number {
+  const logs = Array.from(decoyWeights, Math.log).filter(Number.isFinite);
+  if (logs.length === 0) return 0;
+  const middle = median(logs);
+  const above = logs.filter((log) => log > middle);
+  const scale = above.length ? above.reduce((sum, log) => sum + log - middle, 0) / above.length : 0;
+  return Math.exp(middle + scale * Math.log(Math.max(1, competing) / (2 * VALUE_STOP_ALPHA)));
 }
 
 /** Rows of the sample decoys draw their values from. */
@@ -97,6 +106,8 @@ export class DecoyMaker {
   private sample: Batch | undefined;
   /** Per real group: decoys drawn from the sample by entity (false: permuted within the batch). */
   private byEntity: boolean[] = [];
+  /** Per real group, the first group of its tower it is an exact copy of, itself if none (copyClasses); undefined until the sample is full. */
+  copyClasses: Int32Array | undefined;
 
   constructor(
     private readonly layout: FeatureLayout,
@@ -134,6 +145,11 @@ export class DecoyMaker {
     return { numRows: batch.numRows, features: [...batch.features, ...decoys], labels: batch.labels };
   }
 
+  /** Whether the sample is full (decoys are drawn by entity from then on). */
+  get sampled(): boolean {
+    return this.sample !== undefined;
+  }
+
   /** Feeds a batch to the sample (also the batches a resumed learner skips). */
   observe(batch: Batch): void {
     if (this.sample) return;
@@ -152,11 +168,15 @@ export class DecoyMaker {
       user: entityKeys(sample, this.towerFeatures('user')),
       item: entityKeys(sample, this.towerFeatures('item')),
     };
-    this.byEntity = this.layout.groups.map((group) => {
+    const groupKeys = this.layout.groups.map((group) => entityKeys(sample, this.positions(group.features)));
+    this.byEntity = this.layout.groups.map((group, g) => {
       const entities = new Set(keys[group.tower]).size;
-      const values = new Set(entityKeys(sample, this.positions(group.features))).size;
-      return values < entities / 2;
+      return new Set(groupKeys[g]).size < entities / 2;
     });
+    this.copyClasses = copyClasses(
+      this.layout.groups.map((group) => group.tower),
+      groupKeys,
+    );
   }
 
   private positions(names: readonly string[]): number[] {
@@ -168,6 +188,42 @@ export class DecoyMaker {
       this.layout.groups.filter((group) => group.tower === tower).flatMap((group) => group.features),
     );
   }
+}
+
+/** Rows per value, on average, from which a match of two groups on the sample counts as a copy. */
+const COPY_ROWS_PER_VALUE = 4;
+
+/**
+ * Per group, the first group of its tower that it is an exact copy of (itself if none): the
+ * same partition of the sample's rows under other ids (per row, `keys` hashes a group's
+ * values). Only groups whose values repeat (COPY_ROWS_PER_VALUE rows each on average, at
+ * least 2 values) are compared: groups whose values are nearly all seen once match any
+ * other such group.
+ */
+export function copyClasses(towers: readonly Tower[], keys: readonly Uint32Array[]): Int32Array {
+  const classes = Int32Array.from(towers, (_, group) => group);
+  const distinct = keys.map((groupKeys) => new Set(groupKeys).size);
+  const sameRows = (a: Uint32Array, b: Uint32Array): boolean => {
+    const partner = new Map<number, number>();
+    for (let row = 0; row < a.length; row++) {
+      const seen = partner.get(a[row]);
+      if (seen === undefined) partner.set(a[row], b[row]);
+      else if (seen !== b[row]) return false;
+    }
+    return true;
+  };
+  for (let g = 0; g < keys.length; g++) {
+    if (distinct[g] < 2 || distinct[g] * COPY_ROWS_PER_VALUE > keys[g].length) continue;
+    for (let h = 0; h < g; h++) {
+      if (classes[h] !== h || towers[h] !== towers[g] || distinct[h] !== distinct[g]) continue;
+      // A consistent map from g's values to h's with as many values each way is a bijection.
+      if (sameRows(keys[g], keys[h])) {
+        classes[g] = h;
+        break;
+      }
+    }
+  }
+  return classes;
 }
 
 /** The batch's features at `positions` only. */

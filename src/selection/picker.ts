@@ -35,7 +35,7 @@ export interface PickedCandidate {
 /**
  * Why a selection ended: no unselected candidate fits what is left of the budgets, every
  * candidate is in, max_candidates, or (value) no affordable candidate scored above the
- * value floor (Sequential Attention's best decoy).
+ * value floor (from Sequential Attention's decoys), or only exact copies of kept groups did.
  */
 export type StopReason = 'budget_full' | 'all_selected' | 'max_candidates' | 'value';
 
@@ -176,17 +176,26 @@ export class Picker {
 
   /**
    * `pick`, also returning the candidates scored above a pick that did not fit then. With
-   * `floors` (one per candidate), only candidates scoring above their floor are picked:
-   * when candidates fit but none does, the selection ends on value (`done()`, stop reason
-   * 'value').
+   * `floors` (one per candidate), only candidates scoring above their floor are picked, and
+   * with `copyClasses` (per table, its class of exact copies) no candidate of a table whose
+   * copy has kept blocks: when candidates fit but none qualifies, the selection ends on value
+   * (`done()`, stop reason 'value').
    */
-  pickExplained(scores: ArrayLike<number>, count = 1, floors?: ArrayLike<number>): PickResult {
+  pickExplained(
+    scores: ArrayLike<number>,
+    count = 1,
+    floors?: ArrayLike<number>,
+    copyClasses?: ArrayLike<number>,
+  ): PickResult {
     const picks: PickedCandidate[] = [];
     const passedOver: PassedOver[] = [];
     const recorded = new Set<number>();
     while (picks.length < count) {
       const affordable = this.affordable();
-      const worth = floors ? affordable.filter((index) => scores[index] > floors[index]) : affordable;
+      const copied = copyClasses ? this.copiedTables(copyClasses) : undefined;
+      const worth = affordable.filter(
+        (index) => (!floors || scores[index] > floors[index]) && !copied?.has(this.candidates[index].table),
+      );
       if (worth.length === 0 && affordable.length > 0) this.valueStopped = true;
       const best = this.best(worth, scores);
       if (best < 0) break;
@@ -218,6 +227,17 @@ export class Picker {
       if (best < 0) return picks;
       picks.push(this.add(best, scores[best]));
     }
+  }
+
+  /** Tables with no kept block whose copy (same class in `copyClasses`, per table) has one. */
+  private copiedTables(copyClasses: ArrayLike<number>): Set<number> {
+    const kept = new Set<number>();
+    for (let table = 0; table < copyClasses.length; table++)
+      if (this.blocks[table] > 0) kept.add(copyClasses[table]);
+    const copied = new Set<number>();
+    for (let table = 0; table < copyClasses.length; table++)
+      if (this.blocks[table] === 0 && kept.has(copyClasses[table])) copied.add(table);
+    return copied;
   }
 
   /** The best of `indexes` by the pick rule; -1 for none. */

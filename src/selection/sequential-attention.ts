@@ -10,9 +10,9 @@
  * any gradient, every pick here is made on logits trained during the round before it.
  *
  * With value floors (a learner that trains decoys, decoys.ts), only candidates weighing
- * more than their floor are picked: a round where none of the affordable ones does ends
- * the selection on value, after adding the best affordable candidate of each tower the
- * selection has none of yet.
+ * more than the round's floor, and no exact copy of a kept group, are picked: a round where
+ * none of the affordable ones qualifies ends the selection on value, after adding the best
+ * affordable candidate of each tower the selection has none of yet.
  */
 import type { PassedOver, PickedCandidate, Picker } from './picker.js';
 
@@ -33,6 +33,8 @@ export interface GatedLearner {
   setExcluded?(mask: Uint8Array): void;
   /** Per candidate, the weight it must exceed to be picked, when the learner trains decoys beside the candidates. */
   valueFloors?(): Float32Array | undefined;
+  /** Per table, its class of exact copies (a copy of a kept table is not picked), when the learner knows them. */
+  copyClasses?(): Int32Array | undefined;
 }
 
 export interface SequentialAttentionPlan {
@@ -53,7 +55,7 @@ export interface SelectionRound {
   readonly passedOver?: readonly PassedOver[];
   /** Per candidate, the weight it had to exceed to be picked (with decoys only). */
   readonly valueFloors?: readonly number[];
-  /** The round ended the selection on value: no affordable candidate weighed more than the best decoy. */
+  /** The round ended the selection on value: no affordable candidate (other than copies of kept groups) weighed more than the value floor. */
   readonly valueStop?: boolean;
 }
 
@@ -86,7 +88,8 @@ export async function sequentialAttention(
     await learner.train(plan.stepsPerRound, 'attention');
     const weights = Array.from(learner.gateValues());
     const floors = learner.valueFloors?.();
-    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, floors);
+    const copies = floors && learner.copyClasses?.();
+    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, floors, copies);
     const valueStop = picker.stoppedOnValue;
     if (valueStop) picks.push(...picker.coverTowers(weights));
     const record: SelectionRound = {

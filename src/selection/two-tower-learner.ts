@@ -13,7 +13,7 @@ import type { TrainingState } from '../model/checkpoint.js';
 import { objectiveParts, restore, trainingState, trainStep, type ObjectiveParts } from '../model/trainer.js';
 import { TwoTowerModel, twoTowerOptions } from '../model/two-tower.js';
 import { columnCandidates, type Candidate } from './candidates.js';
-import { DecoyMaker, decoyLayout, valueFloors } from './decoys.js';
+import { DecoyMaker, decoyLayout, valueFloor } from './decoys.js';
 import type { GatedLearner, GateMode } from './sequential-attention.js';
 
 export interface LearnerHooks {
@@ -35,6 +35,8 @@ export class TwoTowerLearner implements GatedLearner {
   /** Valid batches for the gate logits (selection.gate_data: valid); undefined otherwise. */
   private readonly gateStream: AsyncIterator<Batch> | undefined;
   private stepsDone = 0;
+  /** Batches read from the stream ahead of training (to fill the decoys' sample first). */
+  private readonly ahead: Batch[] = [];
   /** Appends decoys to the batches; undefined without decoys. */
   private readonly decoys: DecoyMaker | undefined;
 
@@ -81,10 +83,10 @@ export class TwoTowerLearner implements GatedLearner {
   /** `afterStep`: run after every batch's update (group lasso's proximal step). */
   async train(steps: number, mode: GateMode, afterStep?: () => void): Promise<void> {
     this.model.gateMode = mode;
+    await this.fillDecoySample();
     for (let i = 0; i < steps; i++) {
-      const next = await this.stream.next();
-      if (next.done) throw new Error('the train split has no rows');
-      const batch = this.decoys ? this.decoys.augment(next.value, this.stepsDone) : next.value;
+      const next = this.ahead.shift() ?? (await this.nextTrainBatch());
+      const batch = this.decoys ? this.decoys.augment(next, this.stepsDone) : next;
       const held = mode === 'attention' ? this.gateStream : undefined;
       const loss = trainStep(
         this.store,
@@ -112,6 +114,25 @@ export class TwoTowerLearner implements GatedLearner {
       afterStep?.();
       this.stepsDone += 1;
       this.hooks.onStep?.(this.stepsDone, loss);
+    }
+  }
+
+  private async nextTrainBatch(): Promise<Batch> {
+    const next = await this.stream.next();
+    if (next.done) throw new Error('the train split has no rows');
+    return next.value;
+  }
+
+  /**
+   * Reads batches ahead until the decoys' sample is full, so that every decoy is drawn by
+   * entity from the first step, trained as long as the real groups (a sample filling
+   * during training would change what the decoys are halfway).
+   */
+  private async fillDecoySample(): Promise<void> {
+    while (this.decoys && !this.decoys.sampled) {
+      const batch = await this.nextTrainBatch();
+      this.ahead.push(batch);
+      this.decoys.observe(batch);
     }
   }
 
@@ -146,9 +167,8 @@ export class TwoTowerLearner implements GatedLearner {
       if (next.done) throw new Error('the valid split has no rows');
     }
     for (; this.stepsDone < steps; this.stepsDone++) {
-      const next = await this.stream.next();
-      if (next.done) throw new Error('the train split has no rows');
-      this.decoys?.observe(next.value);
+      const batch = this.ahead.shift() ?? (await this.nextTrainBatch());
+      this.decoys?.observe(batch);
     }
   }
 
@@ -156,12 +176,19 @@ export class TwoTowerLearner implements GatedLearner {
     return this.model.gateValues().slice(0, this.numCandidates);
   }
 
-  /** Per candidate, the weight it must exceed to be worth picking (decoys.ts); undefined without decoys. */
+  /** Per candidate, the weight it must exceed to be worth picking (decoys.ts valueFloor); undefined without decoys. */
   valueFloors(): Float32Array | undefined {
     if (!this.decoys) return undefined;
-    const spec = this.store.spec;
     const decoyWeights = this.model.gateValues().slice(this.numCandidates);
-    return valueFloors(this.candidates, (candidate) => spec.tables[candidate.table].rows, decoyWeights);
+    const { selected, excluded } = this.model;
+    let competing = 0;
+    for (let i = 0; i < this.numCandidates; i++) if (!selected[i] && !excluded[i]) competing++;
+    return new Float32Array(this.numCandidates).fill(valueFloor(decoyWeights, competing));
+  }
+
+  /** Per table of the real layout, its class of exact copies (decoys.ts); undefined without decoys or before the sample. */
+  copyClasses(): Int32Array | undefined {
+    return this.decoys?.copyClasses;
   }
 
   async dispose(): Promise<void> {
