@@ -42,6 +42,7 @@ interface Trial {
   readonly kept: string[];
   readonly stop: SelectionOutcome['stop'];
   readonly auc: number;
+  readonly copies: Readonly<Record<string, string>>;
 }
 
 let dataset: PreparedDataset | undefined;
@@ -61,7 +62,7 @@ async function trial(cfg: RunConfig): Promise<Trial> {
     activeDims: activeDimsOf(spec, outcome.keptBlocks),
   });
   const kept = outcome.order.map((pick) => outcome.candidates[pick.candidate].group);
-  return { kept, stop: outcome.stop, auc: primaryMetric(retrained.test) };
+  return { kept, stop: outcome.stop, auc: primaryMetric(retrained.test), copies: outcome.copies ?? {} };
 }
 
 beforeAll(async () => {
@@ -102,6 +103,14 @@ describe('the value stop on planted structure', () => {
             .join('\n'),
       );
       for (const { stop } of withStop) expect(stop).toBe('value');
+      // Each copied pair: one kept, the other dropped and recorded as its copy.
+      for (const { kept, copies } of withStop)
+        for (const [group, { copy_of: original }] of Object.entries(roles)) {
+          if (!original) continue;
+          const [keptOne, droppedOne] = kept.includes(group) ? [group, original] : [original, group];
+          expect(kept).toContain(keptOne);
+          expect(copies[droppedOne]).toBe(keptOne);
+        }
       // The budget holds the worthless groups: budget-only selection keeps several in every seed.
       for (const { kept } of budgetOnly) expect(worthless(kept).length).toBeGreaterThanOrEqual(3);
       // The value stop keeps at most one over the seeds (none in the runs so far).

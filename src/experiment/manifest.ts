@@ -49,6 +49,8 @@ export interface DroppedGroup extends GroupIdentity {
   /** What it would cost at its full dim. */
   readonly full_dim: number;
   readonly full_memory_bytes: number;
+  /** The kept group it is an exact copy of (the same values under other ids): the value stop never picks it. */
+  readonly copy_of?: string;
 }
 
 export interface SelectionStep {

@@ -103,6 +103,8 @@ interface SavedSelection {
   /** Absent in selections saved before they were recorded. */
   readonly stop?: StopReason;
   readonly didNotFit?: readonly DidNotFit[];
+  /** Dropped group → the kept group it is an exact copy of (value stop). */
+  readonly copies?: Readonly<Record<string, string>>;
 }
 
 export async function runSelection(config: RunConfig, options: RunOptions = {}): Promise<RunResult> {
@@ -330,6 +332,7 @@ async function selectStage(
     plan: outcome.plan,
     stop: outcome.stop,
     didNotFit: outcome.didNotFit,
+    ...(outcome.copies && { copies: outcome.copies }),
   };
   if (outcome.rounds.length === 0)
     await writeFileAtomic(
@@ -404,6 +407,7 @@ function buildManifest(parts: ManifestParts): Manifest {
       ...describe(table.index),
       full_dim: costs.fullBlocks[table.index] * blockSize,
       full_memory_bytes: costs.cost(blocksOnly(table.index, costs.fullBlocks[table.index])).memoryBytes,
+      ...(selection.copies?.[table.name] && { copy_of: selection.copies[table.name] }),
     }));
   const unit = config.selection.unit;
   const candidates = enumerateCandidates(spec, unit, costs.fullBlocks);

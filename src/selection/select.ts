@@ -60,6 +60,8 @@ export interface SelectionOutcome {
   readonly stop: StopReason;
   /** Candidates scored above a pick that did not fit then, largest score first. */
   readonly didNotFit: readonly DidNotFit[];
+  /** Dropped groups that are exact copies of a kept one (value stop: never picked), by name: group → the kept group. */
+  readonly copies?: Readonly<Record<string, string>>;
 }
 
 /** What a method hands back to be summed up as its outcome. */
@@ -121,6 +123,7 @@ export async function selectCandidates(
       seconds: (performance.now() - started) / 1000,
       stop: by.stopReason(),
       didNotFit: explainDidNotFit(by, picked, passedOver),
+      ...copiesOfKept(costs.spec, rounds, keptBlocks),
     };
   };
   switch (selection.method) {
@@ -231,6 +234,25 @@ function cardinalityScores(spec: EmbeddingSpec, candidates: readonly Candidate[]
     seen.set(candidate.table, position + 1);
     return Math.log(spec.tables[candidate.table].rows + 1) - position * 1e-6;
   });
+}
+
+/** Dropped tables whose copy class (the last round's that records them) has a kept table: name → the kept one's name. */
+function copiesOfKept(
+  spec: EmbeddingSpec,
+  rounds: readonly SelectionRound[],
+  keptBlocks: Int32Array,
+): { copies?: Record<string, string> } {
+  const classes = rounds.findLast((round) => round.copyClasses)?.copyClasses;
+  if (!classes) return {};
+  const copies: Record<string, string> = {};
+  for (const table of spec.tables) {
+    if (keptBlocks[table.index] > 0) continue;
+    const kept = spec.tables.find(
+      (other) => keptBlocks[other.index] > 0 && classes[other.index] === classes[table.index],
+    );
+    if (kept) copies[table.name] = kept.name;
+  }
+  return Object.keys(copies).length > 0 ? { copies } : {};
 }
 
 /** Batches of `epochs` (default train.epochs) over the train split. */

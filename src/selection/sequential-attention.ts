@@ -55,6 +55,8 @@ export interface SelectionRound {
   readonly passedOver?: readonly PassedOver[];
   /** Per candidate, the weight it had to exceed to be picked (with decoys only). */
   readonly valueFloors?: readonly number[];
+  /** Per table, its class of exact copies (decoys.ts copyClasses) as the value stop saw it; with decoys only. */
+  readonly copyClasses?: readonly number[];
   /** The round ended the selection on value: no affordable candidate (other than copies of kept groups) weighed more than the value floor. */
   readonly valueStop?: boolean;
 }
@@ -98,6 +100,7 @@ export async function sequentialAttention(
       picks,
       passedOver,
       ...(floors && { valueFloors: Array.from(floors) }),
+      ...(copies && { copyClasses: Array.from(copies) }),
       ...(valueStop && { valueStop }),
     };
     rounds.push(record);

@@ -71,7 +71,7 @@ export function summary(manifest: Manifest, runDir: string): string {
     `method: ${manifest.method}, unit: ${manifest.unit}, dtype: ${manifest.dtype}`,
     table,
     ...didNotFitLines(manifest.did_not_fit ?? []),
-    `dropped: ${manifest.dropped.map((group) => group.group).join(', ') || 'none'}`,
+    `dropped: ${manifest.dropped.map((group) => group.group + (group.copy_of ? ` (a copy of ${group.copy_of})` : '')).join(', ') || 'none'}`,
     ...(manifest.stopped ? [`stopped: ${describeStop(manifest.stopped)}`] : []),
     `memory:  selected ${formatBytes(selected.predicted.memory_bytes)} of full ${formatBytes(full.predicted.memory_bytes)} ` +
       `(${budget(manifest.budgets.memory_bytes, formatBytes)})`,

@@ -205,7 +205,7 @@ function keptTable(manifest: Manifest): string {
 function droppedTable(manifest: Manifest): string {
   if (manifest.dropped.length === 0) return note('No group was dropped.', 'dropped');
   const rows = manifest.dropped.map((group): Cell[] => [
-    group.group,
+    group.copy_of ? `${group.group} (a copy of ${group.copy_of})` : group.group,
     group.tower,
     group.columns.join(', '),
     integer(group.vocabulary_size),
