@@ -204,6 +204,15 @@ describe('validateManifest', () => {
     );
   });
 
+  it('accepts a dropped group recorded as a copy of a kept one, and rejects a copy of a dropped one', () => {
+    const keptName = manifest.kept[0].group;
+    const droppedName = manifest.dropped[1].group;
+    expect(problemsOf(broken((json) => (json.dropped[0].copy_of = keptName)))).toBe('(valid)');
+    expect(problemsOf(broken((json) => (json.dropped[0].copy_of = droppedName)))).toBe(
+      `runs/x/manifest.json: /dropped/0/copy_of: must name a kept group, got '${droppedName}'`,
+    );
+  });
+
   it('rejects a group unknown to the config and features that differ from it', () => {
     const value = broken((json) => {
       json.dropped[0].group = 'town';

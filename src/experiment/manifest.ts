@@ -266,7 +266,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
-/** Kept and dropped groups: disjoint, together the config's groups, with the config's features. */
+/** Kept and dropped groups: disjoint, together the config's groups, with the config's features; a dropped group's copy_of is kept. */
 function membershipProblems(manifest: Manifest, groups: readonly FeatureGroup[]): Problem[] {
   const problems: Problem[] = [];
   const byName = new Map(groups.map((group) => [group.name, group]));
@@ -301,6 +301,11 @@ function membershipProblems(manifest: Manifest, groups: readonly FeatureGroup[])
     if (!seen.has(group.name))
       problems.push({ at: '/dropped', message: `config group '${group.name}' is neither kept nor dropped` });
   }
+  const kept = new Set(manifest.kept.map((group) => group.group));
+  manifest.dropped.forEach(({ copy_of: original }, i) => {
+    if (original !== undefined && !kept.has(original))
+      problems.push({ at: `/dropped/${i}/copy_of`, message: `must name a kept group, got '${original}'` });
+  });
   return problems;
 }
 
