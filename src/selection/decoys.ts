@@ -70,8 +70,8 @@ export const VALUE_STOP_ALPHA = 0.1;
 /**
  * The value floor of a round: the weight that a candidate worth no more than a decoy
  * exceeds with probability VALUE_STOP_ALPHA / `competing` (so that, with `competing`
- * candidates in the softmax, a round of worthless ones picks one with probability about
- * VALUE_STOP_ALPHA). The decoys' log weights are the null distribution; its upper tail is
+ * groups' candidates in the softmax, a round of worthless ones picks one with probability
+ * about VALUE_STOP_ALPHA). The decoys' log weights are the null distribution; its upper tail is
  * taken as exponential above the median, its scale the mean excess of the decoys above
  * it: P(log weight > median + x) = exp(-x / scale) / 2. The largest decoy alone would be
  * exceeded by one of m worthless candidates with probability m / (m + decoys), most

@@ -181,9 +181,11 @@ export class TwoTowerLearner implements GatedLearner {
     if (!this.decoys) return undefined;
     const decoyWeights = this.model.gateValues().slice(this.numCandidates);
     const { selected, excluded } = this.model;
-    let competing = 0;
-    for (let i = 0; i < this.numCandidates; i++) if (!selected[i] && !excluded[i]) competing++;
-    return new Float32Array(this.numCandidates).fill(valueFloor(decoyWeights, competing));
+    // Groups, not blocks, compete: a worthless group's blocks rise and fall together.
+    const competing = new Set<number>();
+    for (let i = 0; i < this.numCandidates; i++)
+      if (!selected[i] && !excluded[i]) competing.add(this.candidates[i].table);
+    return new Float32Array(this.numCandidates).fill(valueFloor(decoyWeights, competing.size));
   }
 
   /** Per table of the real layout, its class of exact copies (decoys.ts); undefined without decoys or before the sample. */
