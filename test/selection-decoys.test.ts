@@ -19,6 +19,8 @@ import {
 } from '../src/selection/decoys.js';
 import { Picker } from '../src/selection/picker.js';
 import { selectionPlan } from '../src/selection/select.js';
+import { sequentialAttention } from '../src/selection/sequential-attention.js';
+import { FixedWeights } from './support/fixed-weights.js';
 import { specOf } from './support/embedding-spec.js';
 import { configFrom } from './support/features.js';
 
@@ -185,6 +187,48 @@ describe('the picker with value floors', () => {
   });
 });
 
+describe('rounds that fill shares of the budgets', () => {
+  // Six equal tables, three per tower, each 1/6 of the memory budget.
+  const spec = specOf(
+    ['u1', 'u2', 'u3', 'i1', 'i2', 'i3'].map((name) => ({
+      name,
+      tower: name.startsWith('u') ? ('user' as const) : ('item' as const),
+      vocab: [10],
+    })),
+    4,
+    4,
+  );
+  const costs = new CostModel(spec, 'fp32', { user: [], item: [] });
+  const budgets = { memoryBytes: costs.full().memoryBytes };
+  const scores = [0.3, 0.25, 0.2, 0.15, 0.06, 0.04];
+
+  it('picks at least count, and on until the share of the budgets is used', () => {
+    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
+    expect(picker.budgetShare()).toBe(0);
+    expect(picker.pickExplained(scores, 1, undefined, undefined, 0.5).picks).toHaveLength(3);
+    expect(picker.budgetShare()).toBeCloseTo(0.5, 9);
+    expect(picker.pickExplained(scores, 2, undefined, undefined, 0.5).picks).toHaveLength(2);
+    expect(picker.pickExplained(scores, 1, undefined, undefined, 1).picks).toHaveLength(1);
+    expect(picker.done()).toBe(true);
+  });
+
+  it('spread the picks over the planned rounds: round k fills k / rounds', async () => {
+    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
+    const rounds = await sequentialAttention(new FixedWeights([scores]), picker, {
+      warmupSteps: 0,
+      stepsPerRound: 1,
+      selectPerRound: 1,
+      shareRounds: true,
+      rounds: 3,
+    });
+    expect(rounds.map((round) => round.picks.map((pick) => pick.name))).toEqual([
+      ['u1', 'u2'],
+      ['u3', 'i1'],
+      ['i2', 'i3'],
+    ]);
+  });
+});
+
 describe('gates of excluded candidates', () => {
   it('are 0, outside the softmax, and get no gradient', () => {
     const logits = Float32Array.from([0, Math.log(2), Math.log(3), 5]);
@@ -221,19 +265,25 @@ selection: { ${selection} }
       rounds: 4,
       stepsPerRound: 36,
       selectPerRound: 1,
+      shareRounds: false,
       totalSteps: 160,
     });
   });
 
-  it('picks more per round rather than run past selection.epochs', () => {
-    // 144 batches hold 5 rounds of 25: 40 picks take 8 a round.
+  it('fills equal shares of the budgets in rounds rather than run past selection.epochs', () => {
+    // 144 batches hold 5 rounds of 25: 40 picks at most, each round filling a fifth of the budgets.
     expect(plan('min_steps_per_round: 25', 10_000, 40)).toMatchObject({
       rounds: 5,
       stepsPerRound: 28,
-      selectPerRound: 8,
+      selectPerRound: 1,
+      shareRounds: true,
       totalSteps: 16 + 5 * 28,
     });
-    // The same with select_per_round 3 asked for: still 8.
-    expect(plan('min_steps_per_round: 25, select_per_round: 3', 10_000, 40).selectPerRound).toBe(8);
+    // select_per_round stays each round's least.
+    expect(plan('min_steps_per_round: 25, select_per_round: 3', 10_000, 40)).toMatchObject({
+      rounds: 5,
+      selectPerRound: 3,
+      shareRounds: true,
+    });
   });
 });

@@ -10,7 +10,8 @@ import { enumerateCandidates, type SelectionUnit } from '../src/selection/candid
 import { CostModel } from '../src/selection/cost-model.js';
 import { explainDidNotFit } from '../src/selection/did-not-fit.js';
 import { Picker } from '../src/selection/picker.js';
-import { sequentialAttention, type GatedLearner } from '../src/selection/sequential-attention.js';
+import { sequentialAttention } from '../src/selection/sequential-attention.js';
+import { FixedWeights } from './support/fixed-weights.js';
 import { specOf } from './support/embedding-spec.js';
 
 // fp32 at 8 dims: user_id 32,000 B, country 1,600 B, item_id 160,000 B, genre 640 B.
@@ -173,32 +174,3 @@ describe('what did not fit', () => {
     expect(p.stopReason()).toBe('budget_full');
   });
 });
-
-/** A learner whose gate values in round r are weights[r - 1] (selected candidates at 1). */
-class FixedWeights implements GatedLearner {
-  private round = 0;
-  private selected: Uint8Array = new Uint8Array(0);
-
-  constructor(private readonly weights: readonly (readonly number[])[]) {}
-
-  get numCandidates(): number {
-    return this.weights[0].length;
-  }
-
-  train(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  setSelected(mask: Uint8Array): void {
-    this.selected = mask;
-  }
-
-  resetLogits(round: number): void {
-    this.round = round;
-  }
-
-  gateValues(): Float32Array {
-    const values = this.weights[Math.min(this.round, this.weights.length) - 1];
-    return Float32Array.from(values, (value, i) => (this.selected[i] ? 1 : value));
-  }
-}

@@ -65,6 +65,8 @@ export class Picker {
   private blocks: Int32Array;
   private valueStopped = false;
   private readonly fullCost: SelectionCost;
+  /** A selection of no block: the towers' fixed latency. */
+  private readonly emptyCost: SelectionCost;
   /** Towers that have candidates, each of which the selection must keep one of. */
   readonly towers: readonly Tower[];
   /**
@@ -85,6 +87,7 @@ export class Picker {
     this.isChosen = new Uint8Array(candidates.length);
     this.blocks = new Int32Array(costs.spec.tables.length);
     this.fullCost = costs.full();
+    this.emptyCost = costs.cost(this.blocks);
     const smallest = new Map<number, Candidate>();
     for (const candidate of candidates) {
       const seen = smallest.get(candidate.table);
@@ -125,12 +128,20 @@ export class Picker {
   affordable(): number[] {
     if (this.chosen.length >= this.maxPicks) return [];
     const empty = this.emptyTowers(this.blocks);
+    // Candidates adding as many blocks to the same table fit alike: cost each such pair once.
+    const fitsByTableAndBlocks = new Map<number, boolean>();
     return this.candidates
       .filter((c) => {
         if (this.isChosen[c.index]) return false;
-        const after = withCandidate(this.blocks, c);
-        const left = empty.filter((tower) => tower !== c.tower);
-        return this.fitsLeaving(this.costs.cost(after), this.chosen.length + 1, left);
+        const key = c.table * (this.costs.spec.dim + 1) + c.blocks;
+        let fits = fitsByTableAndBlocks.get(key);
+        if (fits === undefined) {
+          const after = withCandidate(this.blocks, c);
+          const left = empty.filter((tower) => tower !== c.tower);
+          fits = this.fitsLeaving(this.costs.cost(after), this.chosen.length + 1, left);
+          fitsByTableAndBlocks.set(key, fits);
+        }
+        return fits;
       })
       .map((c) => c.index);
   }
@@ -186,11 +197,13 @@ export class Picker {
     count = 1,
     floors?: ArrayLike<number>,
     copyClasses?: ArrayLike<number>,
+    untilShare = 0,
   ): PickResult {
     const picks: PickedCandidate[] = [];
     const passedOver: PassedOver[] = [];
     const recorded = new Set<number>();
-    while (picks.length < count) {
+    // (The slack: a share summed from float costs may fall short of exactly k / rounds.)
+    while (picks.length < count || this.budgetShare() < untilShare - 1e-9) {
       const affordable = this.affordable();
       const copied = copyClasses ? this.copiedTables(copyClasses) : undefined;
       const worth = affordable.filter(
@@ -227,6 +240,22 @@ export class Picker {
       if (best < 0) return picks;
       picks.push(this.add(best, scores[best]));
     }
+  }
+
+  /**
+   * How much of the budgets the selection has used, 0 to 1: of each budget set, the share of
+   * the room above what a selection without any block costs (the towers' fixed latency),
+   * the largest over the budgets; with none set, the share of maxPicks picked.
+   */
+  budgetShare(): number {
+    const shares: number[] = [];
+    const used = this.cost();
+    const { memoryBytes, latencyUs } = this.budgets;
+    if (memoryBytes !== undefined)
+      shares.push(share(used.memoryBytes, this.emptyCost.memoryBytes, memoryBytes));
+    if (latencyUs !== undefined && used.latencyUs !== undefined && this.emptyCost.latencyUs !== undefined)
+      shares.push(share(used.latencyUs, this.emptyCost.latencyUs, latencyUs));
+    return shares.length ? Math.max(...shares) : this.chosen.length / Math.max(1, this.maxPicks);
   }
 
   /** Tables with no kept block whose copy (same class in `copyClasses`, per table) has one. */
@@ -466,4 +495,9 @@ export function configuredPicker(selection: SelectionConfig, costs: CostModel, b
     selection.pick,
     selection.max_candidates ?? candidates.length,
   );
+}
+
+/** The share of the room between `empty` and `budget` that `used` takes (1 when there is none). */
+function share(used: number, empty: number, budget: number): number {
+  return budget > empty ? (used - empty) / (budget - empty) : 1;
 }

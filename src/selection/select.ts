@@ -287,11 +287,16 @@ export function selectionPlan(
   );
   const rounds = Math.max(1, Math.ceil(picks / selectPerRound));
   const stepsPerRound = Math.max(selection.min_steps_per_round, Math.floor(roundSteps / rounds));
+  // `picks` is what the budgets could hold at most (cheapest first), often far more than
+  // they take: rounds sized by count would fill them in the first few. Equal budget shares
+  // spread the picks over every round.
+  const shareRounds = selectPerRound > selection.select_per_round;
   return {
     warmupSteps,
     stepsPerRound,
     rounds,
-    selectPerRound,
+    selectPerRound: shareRounds ? selection.select_per_round : selectPerRound,
+    shareRounds,
     excludeUnaffordable: selection.unaffordable === 'exclude',
     totalSteps: warmupSteps + stepsPerRound * rounds,
   };
@@ -313,7 +318,11 @@ async function attentionSelection(
     oneShot
       ? `${plan.warmupSteps} warm-up batches, then ${plan.stepsPerRound} with attention`
       : `${plan.warmupSteps} warm-up batches, then rounds of ${plan.stepsPerRound}` +
-          (plan.selectPerRound > 1 ? ` picking ${plan.selectPerRound} each` : ''),
+          (plan.shareRounds
+            ? `, each filling 1/${plan.rounds} of the budgets`
+            : plan.selectPerRound > 1
+              ? ` picking ${plan.selectPerRound} each`
+              : ''),
   );
   const learner = new TwoTowerLearner(config, dataset, picker.candidates, hooks, {
     decoys: !oneShot && config.selection.stop === 'decoys',

@@ -43,6 +43,14 @@ export interface SequentialAttentionPlan {
   readonly selectPerRound: number;
   /** Candidates that no longer fit leave the softmax (gate 0) from the round they stop fitting. */
   readonly excludeUnaffordable?: boolean;
+  /**
+   * With `rounds`: rounds fill equal shares of the budgets. Round k picks at least
+   * selectPerRound candidates and goes on until k / rounds of the budgets is used (the
+   * last round fills them).
+   */
+  readonly shareRounds?: boolean;
+  /** Rounds planned (the budget shares' denominator). */
+  readonly rounds?: number;
 }
 
 export interface SelectionRound {
@@ -91,7 +99,8 @@ export async function sequentialAttention(
     const weights = Array.from(learner.gateValues());
     const floors = learner.valueFloors?.();
     const copies = floors && learner.copyClasses?.();
-    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, floors, copies);
+    const share = plan.shareRounds && plan.rounds ? Math.min(1, round / plan.rounds) : 0;
+    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, floors, copies, share);
     const valueStop = picker.stoppedOnValue;
     if (valueStop) picks.push(...picker.coverTowers(weights));
     const record: SelectionRound = {
