@@ -165,7 +165,7 @@ describe('the picker with value floors', () => {
   it('picks only above the floor, then ends on value, and coverTowers still fills the empty tower', () => {
     const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
     const scores = [0.5, 0.3, 0.2];
-    const { picks } = picker.pickExplained(scores, 3, [0.4, 0.4, 0.4]);
+    const { picks } = picker.pickExplained(scores, 3, { floors: [0.4, 0.4, 0.4] });
     expect(picks.map((pick) => pick.name)).toEqual(['user_a']);
     expect(picker.done()).toBe(true);
     expect(picker.stopReason()).toBe('value');
@@ -175,7 +175,10 @@ describe('the picker with value floors', () => {
   it('never picks an exact copy of a kept table, and ends on value when only copies are left', () => {
     const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
     // user_b is a copy of user_a (class 0).
-    const { picks } = picker.pickExplained([0.5, 0.45, 0.2], 3, [0.1, 0.1, 0.1], [0, 0, 2]);
+    const { picks } = picker.pickExplained([0.5, 0.45, 0.2], 3, {
+      floors: [0.1, 0.1, 0.1],
+      copyClasses: [0, 0, 2],
+    });
     expect(picks.map((pick) => pick.name)).toEqual(['user_a', 'item_a']);
     expect(picker.stopReason()).toBe('value');
   });
@@ -205,10 +208,11 @@ describe('rounds that fill shares of the budgets', () => {
   it('picks at least count, and on until the share of the budgets is used', () => {
     const picker = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
     expect(picker.budgetShare()).toBe(0);
-    expect(picker.pickExplained(scores, 1, undefined, undefined, 0.5).picks).toHaveLength(3);
+    expect(picker.pickExplained(scores, 1, { untilShare: 0.5 }).picks).toHaveLength(3);
     expect(picker.budgetShare()).toBeCloseTo(0.5, 9);
-    expect(picker.pickExplained(scores, 2, undefined, undefined, 0.5).picks).toHaveLength(2);
-    expect(picker.pickExplained(scores, 1, undefined, undefined, 1).picks).toHaveLength(1);
+    // atMost caps a round however little of the budgets it used.
+    expect(picker.pickExplained(scores, 1, { untilShare: 1, atMost: 2 }).picks).toHaveLength(2);
+    expect(picker.pickExplained(scores, 1, { untilShare: 1 }).picks).toHaveLength(1);
     expect(picker.done()).toBe(true);
   });
 
@@ -226,6 +230,30 @@ describe('rounds that fill shares of the budgets', () => {
       ['u3', 'i1'],
       ['i2', 'i3'],
     ]);
+  });
+
+  it('pick no more than maxPerRound a round, even if a share is left', async () => {
+    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
+    const rounds = await sequentialAttention(new FixedWeights([scores]), picker, {
+      warmupSteps: 0,
+      stepsPerRound: 1,
+      selectPerRound: 1,
+      shareRounds: true,
+      rounds: 2,
+      maxPerRound: 3,
+    });
+    // Round 1: 3 picks reach its half; round 2 fills the rest.
+    expect(rounds.map((round) => round.picks.length)).toEqual([3, 3]);
+    const capped = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
+    const cappedRounds = await sequentialAttention(new FixedWeights([scores]), capped, {
+      warmupSteps: 0,
+      stepsPerRound: 1,
+      selectPerRound: 1,
+      shareRounds: true,
+      rounds: 2,
+      maxPerRound: 2,
+    });
+    expect(cappedRounds.map((round) => round.picks.length)).toEqual([2, 2, 2]);
   });
 });
 
@@ -277,6 +305,7 @@ selection: { ${selection} }
       stepsPerRound: 28,
       selectPerRound: 1,
       shareRounds: true,
+      maxPerRound: 8,
       totalSteps: 16 + 5 * 28,
     });
     // select_per_round stays each round's least.

@@ -53,6 +53,14 @@ export interface PickResult {
   readonly passedOver: PassedOver[];
 }
 
+/** How pickExplained goes past its count, and what it leaves out (see there). */
+export interface PickOptions {
+  readonly floors?: ArrayLike<number>;
+  readonly copyClasses?: ArrayLike<number>;
+  readonly untilShare?: number;
+  readonly atMost?: number;
+}
+
 /** What one candidate of a tower adds to a selection with none of that tower. */
 interface TowerCover {
   readonly candidate: Candidate;
@@ -190,20 +198,17 @@ export class Picker {
    * `floors` (one per candidate), only candidates scoring above their floor are picked, and
    * with `copyClasses` (per table, its class of exact copies) no candidate of a table whose
    * copy has kept blocks: when candidates fit but none qualifies, the selection ends on value
-   * (`done()`, stop reason 'value').
+   * (`done()`, stop reason 'value'). With `untilShare`, picking goes on past `count` until
+   * that share of the budgets is used (budgetShare), `atMost` picks in all.
    */
-  pickExplained(
-    scores: ArrayLike<number>,
-    count = 1,
-    floors?: ArrayLike<number>,
-    copyClasses?: ArrayLike<number>,
-    untilShare = 0,
-  ): PickResult {
+  pickExplained(scores: ArrayLike<number>, count = 1, options: PickOptions = {}): PickResult {
+    const { floors, copyClasses, untilShare = 0, atMost = Infinity } = options;
     const picks: PickedCandidate[] = [];
     const passedOver: PassedOver[] = [];
     const recorded = new Set<number>();
     // (The slack: a share summed from float costs may fall short of exactly k / rounds.)
-    while (picks.length < count || this.budgetShare() < untilShare - 1e-9) {
+    const wanted = () => picks.length < count || this.budgetShare() < untilShare - 1e-9;
+    while (picks.length < Math.max(count, Math.min(atMost, this.candidates.length)) && wanted()) {
       const affordable = this.affordable();
       const copied = copyClasses ? this.copiedTables(copyClasses) : undefined;
       const worth = affordable.filter(

@@ -288,8 +288,9 @@ export function selectionPlan(
   const rounds = Math.max(1, Math.ceil(picks / selectPerRound));
   const stepsPerRound = Math.max(selection.min_steps_per_round, Math.floor(roundSteps / rounds));
   // `picks` is what the budgets could hold at most (cheapest first), often far more than
-  // they take: rounds sized by count would fill them in the first few. Equal budget shares
-  // spread the picks over every round.
+  // they take: rounds of picks / rounds picks would fill them in the first few. Equal
+  // budget shares spread the picks over every round; that count stays each round's most, so
+  // cheap candidates are not picked many at once either.
   const shareRounds = selectPerRound > selection.select_per_round;
   return {
     warmupSteps,
@@ -297,6 +298,7 @@ export function selectionPlan(
     rounds,
     selectPerRound: shareRounds ? selection.select_per_round : selectPerRound,
     shareRounds,
+    ...(shareRounds && { maxPerRound: selectPerRound }),
     excludeUnaffordable: selection.unaffordable === 'exclude',
     totalSteps: warmupSteps + stepsPerRound * rounds,
   };

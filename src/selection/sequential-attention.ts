@@ -46,11 +46,13 @@ export interface SequentialAttentionPlan {
   /**
    * With `rounds`: rounds fill equal shares of the budgets. Round k picks at least
    * selectPerRound candidates and goes on until k / rounds of the budgets is used (the
-   * last round fills them).
+   * last round fills them), maxPerRound at most.
    */
   readonly shareRounds?: boolean;
   /** Rounds planned (the budget shares' denominator). */
   readonly rounds?: number;
+  /** With shareRounds: picks a round makes at most (enough for the most the budgets can hold in `rounds`). */
+  readonly maxPerRound?: number;
 }
 
 export interface SelectionRound {
@@ -99,8 +101,12 @@ export async function sequentialAttention(
     const weights = Array.from(learner.gateValues());
     const floors = learner.valueFloors?.();
     const copies = floors && learner.copyClasses?.();
-    const share = plan.shareRounds && plan.rounds ? Math.min(1, round / plan.rounds) : 0;
-    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, floors, copies, share);
+    const shares = plan.shareRounds && plan.rounds;
+    const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, {
+      floors,
+      copyClasses: copies,
+      ...(shares && { untilShare: Math.min(1, round / plan.rounds!), atMost: plan.maxPerRound }),
+    });
     const valueStop = picker.stoppedOnValue;
     if (valueStop) picks.push(...picker.coverTowers(weights));
     const record: SelectionRound = {
