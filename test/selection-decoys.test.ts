@@ -216,16 +216,22 @@ describe('rounds that fill shares of the budgets', () => {
     expect(picker.done()).toBe(true);
   });
 
-  it('spread the picks over the planned rounds: round k fills k / rounds', async () => {
+  /** The rounds' picks of a Sequential Attention run over `scores` in `rounds` budget-share rounds. */
+  const shareRounds = async (rounds: number, maxPerRound?: number) => {
     const picker = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
-    const rounds = await sequentialAttention(new FixedWeights([scores]), picker, {
+    const done = await sequentialAttention(new FixedWeights([scores]), picker, {
       warmupSteps: 0,
       stepsPerRound: 1,
       selectPerRound: 1,
       shareRounds: true,
-      rounds: 3,
+      rounds,
+      maxPerRound,
     });
-    expect(rounds.map((round) => round.picks.map((pick) => pick.name))).toEqual([
+    return done.map((round) => round.picks.map((pick) => pick.name));
+  };
+
+  it('spread the picks over the planned rounds: round k fills k / rounds', async () => {
+    expect(await shareRounds(3)).toEqual([
       ['u1', 'u2'],
       ['u3', 'i1'],
       ['i2', 'i3'],
@@ -233,27 +239,9 @@ describe('rounds that fill shares of the budgets', () => {
   });
 
   it('pick no more than maxPerRound a round, even if a share is left', async () => {
-    const picker = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
-    const rounds = await sequentialAttention(new FixedWeights([scores]), picker, {
-      warmupSteps: 0,
-      stepsPerRound: 1,
-      selectPerRound: 1,
-      shareRounds: true,
-      rounds: 2,
-      maxPerRound: 3,
-    });
     // Round 1: 3 picks reach its half; round 2 fills the rest.
-    expect(rounds.map((round) => round.picks.length)).toEqual([3, 3]);
-    const capped = new Picker(enumerateCandidates(spec, 'group'), costs, budgets, 'weight');
-    const cappedRounds = await sequentialAttention(new FixedWeights([scores]), capped, {
-      warmupSteps: 0,
-      stepsPerRound: 1,
-      selectPerRound: 1,
-      shareRounds: true,
-      rounds: 2,
-      maxPerRound: 2,
-    });
-    expect(cappedRounds.map((round) => round.picks.length)).toEqual([2, 2, 2]);
+    expect((await shareRounds(2, 3)).map((picks) => picks.length)).toEqual([3, 3]);
+    expect((await shareRounds(2, 2)).map((picks) => picks.length)).toEqual([2, 2, 2]);
   });
 });
 
