@@ -165,7 +165,7 @@ describe('the picker with value floors', () => {
   it('picks only above the floor, then ends on value, and coverTowers still fills the empty tower', () => {
     const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
     const scores = [0.5, 0.3, 0.2];
-    const { picks } = picker.pickExplained(scores, 3, { floors: [0.4, 0.4, 0.4] });
+    const { picks } = picker.pickExplained(scores, 3, { floor: 0.4 });
     expect(picks.map((pick) => pick.name)).toEqual(['user_a']);
     expect(picker.done()).toBe(true);
     expect(picker.stopReason()).toBe('value');
@@ -176,7 +176,7 @@ describe('the picker with value floors', () => {
     const picker = new Picker(enumerateCandidates(spec, 'group'), costs, {}, 'weight');
     // user_b is a copy of user_a (class 0).
     const { picks } = picker.pickExplained([0.5, 0.45, 0.2], 3, {
-      floors: [0.1, 0.1, 0.1],
+      floor: 0.1,
       copyClasses: [0, 0, 2],
     });
     expect(picks.map((pick) => pick.name)).toEqual(['user_a', 'item_a']);

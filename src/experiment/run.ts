@@ -354,11 +354,7 @@ function traceLine(round: SelectionRound, candidates: readonly Candidate[]) {
       marginal: pick.marginal,
       cumulative: pick.cumulative,
     })),
-    ...(round.valueFloors && {
-      value_floors: Object.fromEntries(
-        candidates.map((candidate, i) => [candidate.name, round.valueFloors![i]]),
-      ),
-    }),
+    ...(round.valueFloor !== undefined && { value_floor: round.valueFloor }),
     ...(round.valueStop && { value_stop: true }),
   };
 }

@@ -106,8 +106,8 @@ export class DecoyMaker {
   private sample: Batch | undefined;
   /** Per real group: decoys drawn from the sample by entity (false: permuted within the batch). */
   private byEntity: boolean[] = [];
-  /** Per real group, the first group of its tower it is an exact copy of, itself if none (copyClasses); undefined until the sample is full. */
-  copyClasses: Int32Array | undefined;
+  /** See copyClasses. */
+  private classes: Int32Array | undefined;
 
   constructor(
     private readonly layout: FeatureLayout,
@@ -145,6 +145,11 @@ export class DecoyMaker {
     return { numRows: batch.numRows, features: [...batch.features, ...decoys], labels: batch.labels };
   }
 
+  /** Per real group, the first group of its tower it is an exact copy of, itself if none (copyClasses); undefined until the sample is full. */
+  get copyClasses(): Int32Array | undefined {
+    return this.classes;
+  }
+
   /** Whether the sample is full (decoys are drawn by entity from then on). */
   get sampled(): boolean {
     return this.sample !== undefined;
@@ -173,7 +178,7 @@ export class DecoyMaker {
       const entities = new Set(keys[group.tower]).size;
       return new Set(groupKeys[g]).size < entities / 2;
     });
-    this.copyClasses = copyClasses(
+    this.classes = copyClasses(
       this.layout.groups.map((group) => group.tower),
       groupKeys,
     );

@@ -55,7 +55,7 @@ export interface PickResult {
 
 /** How pickExplained goes past its count, and what it leaves out (see there). */
 export interface PickOptions {
-  readonly floors?: ArrayLike<number>;
+  readonly floor?: number;
   readonly copyClasses?: ArrayLike<number>;
   readonly untilShare?: number;
   readonly atMost?: number;
@@ -195,24 +195,25 @@ export class Picker {
 
   /**
    * `pick`, also returning the candidates scored above a pick that did not fit then. With
-   * `floors` (one per candidate), only candidates scoring above their floor are picked, and
+   * a value `floor`, only candidates scoring above it are picked, and
    * with `copyClasses` (per table, its class of exact copies) no candidate of a table whose
    * copy has kept blocks: when candidates fit but none qualifies, the selection ends on value
    * (`done()`, stop reason 'value'). With `untilShare`, picking goes on past `count` until
    * that share of the budgets is used (budgetShare), `atMost` picks in all.
    */
   pickExplained(scores: ArrayLike<number>, count = 1, options: PickOptions = {}): PickResult {
-    const { floors, copyClasses, untilShare = 0, atMost = Infinity } = options;
+    const { floor, copyClasses, untilShare = 0, atMost = Infinity } = options;
     const picks: PickedCandidate[] = [];
     const passedOver: PassedOver[] = [];
     const recorded = new Set<number>();
     // (The slack: a share summed from float costs may fall short of exactly k / rounds.)
     const wanted = () => picks.length < count || this.budgetShare() < untilShare - 1e-9;
-    while (picks.length < Math.max(count, Math.min(atMost, this.candidates.length)) && wanted()) {
+    while (picks.length < Math.max(count, atMost) && wanted()) {
       const affordable = this.affordable();
       const copied = copyClasses ? this.copiedTables(copyClasses) : undefined;
       const worth = affordable.filter(
-        (index) => (!floors || scores[index] > floors[index]) && !copied?.has(this.candidates[index].table),
+        (index) =>
+          (floor === undefined || scores[index] > floor) && !copied?.has(this.candidates[index].table),
       );
       if (worth.length === 0 && affordable.length > 0) this.valueStopped = true;
       const best = this.best(worth, scores);

@@ -9,7 +9,7 @@
  * Unlike the reference implementation, whose first pick comes before the logits have had
  * any gradient, every pick here is made on logits trained during the round before it.
  *
- * With value floors (a learner that trains decoys, decoys.ts), only candidates weighing
+ * With a value floor (a learner that trains decoys, decoys.ts), only candidates weighing
  * more than the round's floor, and no exact copy of a kept group, are picked: a round where
  * none of the affordable ones qualifies ends the selection on value, after adding the best
  * affordable candidate of each tower the selection has none of yet.
@@ -31,8 +31,8 @@ export interface GatedLearner {
   gateValues(): Float32Array;
   /** Candidates with gate 0, outside the softmax, from the next step on (0/1 per candidate). */
   setExcluded?(mask: Uint8Array): void;
-  /** Per candidate, the weight it must exceed to be picked, when the learner trains decoys beside the candidates. */
-  valueFloors?(): Float32Array | undefined;
+  /** The weight a candidate must exceed to be picked this round, when the learner trains decoys beside the candidates. */
+  valueFloor?(): number | undefined;
   /** Per table, its class of exact copies (a copy of a kept table is not picked), when the learner knows them. */
   copyClasses?(): Int32Array | undefined;
 }
@@ -63,8 +63,8 @@ export interface SelectionRound {
   readonly picks: readonly PickedCandidate[];
   /** Candidates weighted above a pick that did not fit (absent in rounds saved before it was recorded). */
   readonly passedOver?: readonly PassedOver[];
-  /** Per candidate, the weight it had to exceed to be picked (with decoys only). */
-  readonly valueFloors?: readonly number[];
+  /** The weight a candidate had to exceed to be picked (with decoys only). */
+  readonly valueFloor?: number;
   /** Per table, its class of exact copies (decoys.ts copyClasses) as the value stop saw it; with decoys only. */
   readonly copyClasses?: readonly number[];
   /** The round ended the selection on value: no affordable candidate (other than copies of kept groups) weighed more than the value floor. */
@@ -99,13 +99,13 @@ export async function sequentialAttention(
     learner.resetLogits(round);
     await learner.train(plan.stepsPerRound, 'attention');
     const weights = Array.from(learner.gateValues());
-    const floors = learner.valueFloors?.();
-    const copies = floors && learner.copyClasses?.();
+    const floor = learner.valueFloor?.();
+    const copies = floor === undefined ? undefined : learner.copyClasses?.();
     const shares = plan.shareRounds && plan.rounds;
     const { picks, passedOver } = picker.pickExplained(weights, plan.selectPerRound, {
-      floors,
+      floor,
       copyClasses: copies,
-      ...(shares && { untilShare: Math.min(1, round / plan.rounds!), atMost: plan.maxPerRound }),
+      ...(shares && { untilShare: Math.min(1, round / shares), atMost: plan.maxPerRound }),
     });
     const valueStop = picker.stoppedOnValue;
     if (valueStop) picks.push(...picker.coverTowers(weights));
@@ -114,7 +114,7 @@ export async function sequentialAttention(
       weights,
       picks,
       passedOver,
-      ...(floors && { valueFloors: Array.from(floors) }),
+      ...(floor !== undefined && { valueFloor: floor }),
       ...(copies && { copyClasses: Array.from(copies) }),
       ...(valueStop && { valueStop }),
     };

@@ -176,8 +176,8 @@ export class TwoTowerLearner implements GatedLearner {
     return this.model.gateValues().slice(0, this.numCandidates);
   }
 
-  /** Per candidate, the weight it must exceed to be worth picking (decoys.ts valueFloor); undefined without decoys. */
-  valueFloors(): Float32Array | undefined {
+  /** The weight a candidate must exceed this round to be worth picking (decoys.ts valueFloor); undefined without decoys. */
+  valueFloor(): number | undefined {
     if (!this.decoys) return undefined;
     const decoyWeights = this.model.gateValues().slice(this.numCandidates);
     const { selected, excluded } = this.model;
@@ -185,7 +185,7 @@ export class TwoTowerLearner implements GatedLearner {
     const competing = new Set<number>();
     for (let i = 0; i < this.numCandidates; i++)
       if (!selected[i] && !excluded[i]) competing.add(this.candidates[i].table);
-    return new Float32Array(this.numCandidates).fill(valueFloor(decoyWeights, competing.size));
+    return valueFloor(decoyWeights, competing.size);
   }
 
   /** Per table of the real layout, its class of exact copies (decoys.ts); undefined without decoys or before the sample. */
